@@ -1,0 +1,56 @@
+# Shared by every stage: the package on the path, config validation, wildcard
+# constraints and the input functions that map wildcards to config.
+import sys
+from pathlib import Path
+
+# The package lives beside the rules' scripts: Snakemake puts a script's folder on
+# sys.path, so jobs (local, cluster, conda envs) import it from this checkout.
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow/scripts"))
+
+from srstudy import config as study_config
+
+RESULTS = "results/"
+OOD_ROOT = "results/ood/{}/"
+
+
+wildcard_constraints:
+    root="results/(ood/[A-Za-z0-9_-]+/)?",
+    variant="[A-Za-z0-9_-]+",
+    scale=r"\d+",
+    seed=r"\d+",
+
+
+def validate_config(config):
+    """Schema (with defaults), then the checks a schema cannot express."""
+    study_config.validate_schema(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
+    study_config.check_semantics(config)
+    return study_config.check_videos(config)
+
+
+def roots():
+    """Result roots: the study video's test set, then each out-of-domain test set."""
+    return [RESULTS] + [OOD_ROOT.format(name) for name in config["ood_tests"]]
+
+
+def ood_name(root):
+    return root[len("results/ood/") : -1] if root != RESULTS else None
+
+
+def video_of(wildcards):
+    name = ood_name(wildcards.root)
+    return str(VIDEOS["video" if name is None else f"ood_tests.{name}.video"])
+
+
+def frames_of(root, frame_set=None):
+    """Frame numbers of a root: one set of the study video, or all the frames it needs."""
+    name = ood_name(root)
+    if name is not None:
+        return study_config.frame_ids(config["ood_tests"][name]["frames"])
+    sets = [frame_set] if frame_set else study_config.FRAME_SETS
+    return sorted(set().union(*(study_config.frame_ids(config["frames"][s]) for s in sets)))
+
+
+def extract_params(wildcards):
+    return frames_of(wildcards.root)

@@ -1,0 +1,4 @@
+from srstudy.video import extract_frames
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+extract_frames(sm.input.video, sm.params.frames, sm.output[0], ffmpeg_exe=sm.params.ffmpeg, threads=sm.threads)

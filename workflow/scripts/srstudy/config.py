@@ -1,0 +1,129 @@
+"""Config checks run before any job: the JSON schema (with defaults filled in), then
+what a schema cannot say (disjoint frame sets, a valid layer list, a usable video)."""
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from srstudy.degrade import FrameSizeError, check_frame_size
+from srstudy.video import VideoError, probe, resolve_video
+
+FRAME_SETS = ("train", "eval", "test")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and the fix."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate_schema(config: dict, schema_path: str | Path) -> dict:
+    """Fill in defaults and check ``config`` against the schema, in place; raise one
+    :class:`ConfigError` listing every problem with the key it concerns."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [f"  - {_key(e.absolute_path)}: {e.message}" for e in errors]
+        raise ConfigError(f"config is invalid ({schema_path}):\n" + "\n".join(lines))
+    return config
+
+
+def frame_ids(frame_range: dict) -> list[int]:
+    return list(range(frame_range["start"], frame_range["stop"], frame_range.get("step", 1)))
+
+
+def variant_spec(config: dict, name: str) -> dict:
+    """The full settings of a variant: 'defaults' with the variant's overrides on top."""
+    return {**config["defaults"], **config["variants"][name]}
+
+
+def check_semantics(config: dict) -> None:
+    """What the schema cannot check; raises :class:`ConfigError`."""
+    problems = []
+    sets = {name: set(frame_ids(config["frames"][name])) for name in FRAME_SETS}
+    for name, ids in sets.items():
+        if not ids:
+            problems.append(f"frames.{name}: the range holds no frame (start must be below stop)")
+    for i, a in enumerate(FRAME_SETS):
+        for b in FRAME_SETS[i + 1 :]:
+            shared = sorted(sets[a] & sets[b])
+            if shared:
+                problems.append(
+                    f"frames.{a} and frames.{b} overlap (frames {shared[:5]}{'...' if len(shared) > 5 else ''}): "
+                    "train, eval and test frames must be disjoint"
+                )
+    for name, spec in config["ood_tests"].items():
+        if not frame_ids(spec["frames"]):
+            problems.append(f"ood_tests.{name}.frames: the range holds no frame")
+    if config["baseline_variant"] not in config["variants"]:
+        problems.append(
+            f"baseline_variant: '{config['baseline_variant']}' is not one of the variants {sorted(config['variants'])}"
+        )
+    if "bicubic" in config["variants"]:
+        problems.append("variants.bicubic: the name 'bicubic' is reserved for the baseline; rename the variant")
+    for name in config["variants"]:
+        spec = variant_spec(config, name)
+        where = f"variants.{name}" if "layers" in config["variants"][name] else "defaults"
+        if spec["layers"][-1]["channels"] != 1:
+            problems.append(f"{where}.layers: the last layer must have 1 output channel (the Y plane)")
+        if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
+            problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def check_videos(config: dict) -> dict:
+    """Probe every video that exists and check the configured frames and scales fit it.
+    A missing video is an error unless it has a 'url' (a rule downloads it).
+    Returns ``{key: path}`` of the resolved videos."""
+    videos = {"video": (config["video"], sorted(set().union(*(frame_ids(config["frames"][s]) for s in FRAME_SETS))))}
+    for name, spec in config["ood_tests"].items():
+        videos[f"ood_tests.{name}.video"] = (spec["video"], frame_ids(spec["frames"]))
+    resolved, problems = {}, []
+    for key, (spec, ids) in videos.items():
+        try:
+            path = resolve_video(spec["path"])
+        except VideoError as error:
+            problems.append(f"{key}.path: {error}")
+            continue
+        resolved[key] = path
+        if not path.exists() and spec.get("url"):
+            continue
+        try:
+            info = probe(path, config["ffmpeg"])
+            for scale in config["scales"]:
+                check_frame_size(info.width, info.height, scale, what=f"{key} '{path}'")
+        except (VideoError, FrameSizeError) as error:
+            problems.append(f"{key}.path: {error}")
+            continue
+        # The container's duration gives the count to within a frame or two; the
+        # extraction job checks the exact count when it decodes.
+        if ids and max(ids) >= info.approx_frames + 2:
+            problems.append(
+                f"{key}: frame {max(ids)} is configured but '{path}' holds about {info.approx_frames} frames "
+                f"({info.duration:.2f} s at {info.fps:g} fps): use frame numbers below {info.approx_frames}"
+            )
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return resolved

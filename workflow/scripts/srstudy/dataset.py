@@ -1,0 +1,56 @@
+"""Stage 3: h5 train/eval sets of whole Y planes (HR and bicubic-upscaled LR).
+
+Frames, not pre-cut patches: the reference's 33x33/stride-14 patch files hold each
+pixel ~5.6 times and run out of memory on whole 2160p scenes; patches are cut at
+training time instead."""
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from srstudy.images import Y_FORMULA, atomic_path, frame_name, modcrop, read_rgb, rgb_to_y
+
+CHUNK_SIDE = 256
+
+
+def y_plane(rgb: np.ndarray) -> np.ndarray:
+    """Normalised Y plane (float32, Y/255) as the network sees it."""
+    return (rgb_to_y(rgb) / 255.0).astype(np.float32)
+
+
+def pack(
+    frames_dir: str | Path,
+    degraded_dir: str | Path,
+    indices: list[int],
+    scale: int,
+    out_path: str | Path,
+    attrs: dict | None = None,
+) -> None:
+    """Write ``out_path`` with datasets ``hr`` and ``lr`` (N x H x W float32 Y/255; ``lr``
+    is the bicubic-upscaled LR frame on the HR grid) and ``frames`` (the indices)."""
+    frames_dir, degraded_dir = Path(frames_dir), Path(degraded_dir)
+    first = modcrop(read_rgb(frames_dir / frame_name(indices[0])), scale)
+    shape = (len(indices), *first.shape[:2])
+    chunks = (1, min(CHUNK_SIDE, shape[1]), min(CHUNK_SIDE, shape[2]))
+    tmp = atomic_path(out_path, ".h5")
+    try:
+        with h5py.File(tmp, "w") as h5:
+            hr = h5.create_dataset("hr", shape, np.float32, chunks=chunks)
+            lr = h5.create_dataset("lr", shape, np.float32, chunks=chunks)
+            h5.create_dataset("frames", data=np.asarray(indices, np.int64))
+            for row, index in enumerate(indices):
+                hr[row] = y_plane(modcrop(read_rgb(frames_dir / frame_name(index)), scale))
+                lr[row] = y_plane(read_rgb(degraded_dir / "bicubic" / frame_name(index)))
+            h5.attrs.update({"scale": scale, "y_formula": Y_FORMULA, "y_scale": "Y / 255", **(attrs or {})})
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(hr, lr, attrs)`` of an h5 set, loaded into memory."""
+    with h5py.File(path, "r") as h5:
+        return h5["hr"][...], h5["lr"][...], dict(h5.attrs)

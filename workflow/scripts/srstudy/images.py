@@ -1,0 +1,108 @@
+"""Image helpers shared by every stage: lossless PNG I/O, written atomically, and
+the BT.601 colour conversions of the reference SRCNN implementation."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# BT.601 "studio swing" conversion used by the reference SRCNN (R, G, B in 0..255).
+# The reference's Y row has a typo (64.738); this is the standard coefficient.
+Y_FORMULA = "Y = 16 + (65.738 R + 129.057 G + 25.064 B) / 256  (BT.601, RGB in 0..255)"
+
+
+def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
+    """Y plane (float64, 16..235) of an HxWx3 RGB array in 0..255."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    return 16.0 + (65.738 * rgb[..., 0] + 129.057 * rgb[..., 1] + 25.064 * rgb[..., 2]) / 256.0
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 YCbCr (float64) of an RGB array in 0..255, as the reference computes it."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = rgb_to_y(rgb)
+    cb = 128.0 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256.0
+    cr = 128.0 + (112.439 * r - 94.154 * g - 18.285 * b) / 256.0
+    return np.stack([y, cb, cr], axis=-1)
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr` (float64, not clipped)."""
+    y, cb, cr = ycbcr[..., 0], ycbcr[..., 1], ycbcr[..., 2]
+    r = 298.082 * y / 256.0 + 408.583 * cr / 256.0 - 222.921
+    g = 298.082 * y / 256.0 - 100.291 * cb / 256.0 - 208.120 * cr / 256.0 + 135.576
+    b = 298.082 * y / 256.0 + 516.412 * cb / 256.0 - 276.836
+    return np.stack([r, g, b], axis=-1)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Clamp to 0..255 and round to 8 bit."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right edge so both sides are multiples of ``scale`` (never resize)."""
+    height, width = image.shape[:2]
+    return image[: height - height % scale, : width - width % scale]
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """HxWx3 uint8 RGB array of an image file."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def atomic_path(final: str | os.PathLike, suffix: str = "") -> Path:
+    """A fresh temporary path beside ``final``: write there, then ``os.replace``."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1) -> None:
+    """Write an 8-bit RGB PNG atomically (a reader never sees a half-written file)."""
+    tmp = atomic_path(path, ".png")
+    try:
+        Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(tmp, format="PNG", compress_level=compress_level)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def frame_name(index: int) -> str:
+    """File name of frame ``index`` (0-based, as decoded)."""
+    return f"{index:06d}.png"
+
+
+class atomic_directory:
+    """Context manager that fills a temporary sibling folder and renames it to
+    ``final`` only when the block succeeds, so a failed job leaves no partial output."""
+
+    def __init__(self, final: str | os.PathLike):
+        self.final = Path(final)
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            _rmtree(self.tmp)
+            return
+        self.tmp.chmod(0o755)
+        if self.final.exists():
+            _rmtree(self.final)
+        os.replace(self.tmp, self.final)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
