@@ -54,3 +54,18 @@ def frames_of(root, frame_set=None):
 
 def extract_params(wildcards):
     return frames_of(wildcards.root)
+
+
+def variant_seeds(variant):
+    return study_config.variant_spec(config, variant)["seeds"]
+
+
+def upscaled_dirs(wildcards):
+    """Upscaled test frames of one variant at one scale, one folder per seed."""
+    return expand(
+        "{root}upscaled/x{scale}/{variant}/seed{seed}",
+        root=wildcards.root,
+        scale=wildcards.scale,
+        variant=wildcards.variant,
+        seed=variant_seeds(wildcards.variant),
+    )
