@@ -5,6 +5,9 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -14,9 +17,16 @@ VIDEOS = validate_config(config)
 include: "workflow/rules/video.smk"
 include: "workflow/rules/degrade.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/upscale.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         expand("results/h5/x{scale}/{split}.h5", scale=config["scales"], split=["train", "eval"]),
         expand("{root}degraded/x{scale}", root=roots(), scale=config["scales"]),
+        per_model("results/models/x{scale}/{variant}/seed{seed}/log.csv", ["results/"]),
+        per_model("{root}upscaled/x{scale}/{variant}/seed{seed}"),
+        report_targets(),

@@ -69,3 +69,39 @@ def upscaled_dirs(wildcards):
         variant=wildcards.variant,
         seed=variant_seeds(wildcards.variant),
     )
+
+
+def train_spec(wildcards):
+    """A variant's model and training settings (its seed list excluded: adding a seed
+    must not retrain the existing ones)."""
+    spec = study_config.variant_spec(config, wildcards.variant)
+    return {key: value for key, value in spec.items() if key != "seeds"}
+
+
+def model_checkpoint(wildcards):
+    return "results/models/x{scale}/{variant}/seed{seed}/model.pt".format(**wildcards)
+
+
+def test_frames(wildcards):
+    return frames_of(wildcards.root, "test")
+
+
+def package_modules(*names):
+    """Package modules a rule's results depend on: Snakemake cannot see them through
+    ``script:``, so they are inputs (a change in the code reruns what it affects)."""
+    return [f"{workflow.basedir}/workflow/scripts/srstudy/{name}.py" for name in names]
+
+
+def per_model(pattern, root_list=None):
+    """``pattern`` expanded over every trained model: scale x variant x seed (x root)."""
+    return [
+        path
+        for variant in config["variants"]
+        for path in expand(
+            pattern,
+            root=root_list or roots(),
+            scale=config["scales"],
+            variant=variant,
+            seed=variant_seeds(variant),
+        )
+    ]

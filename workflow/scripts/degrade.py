@@ -1,4 +1,6 @@
 from srstudy.degrade import degrade_frames
+from srstudy.jobs import logged
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-degrade_frames(sm.input[0], sm.params.frames, int(sm.wildcards.scale), sm.output[0], threads=sm.threads)
+with logged(sm.log[0]):
+    degrade_frames(sm.input[0], sm.params.frames, int(sm.wildcards.scale), sm.output[0], threads=sm.threads)

@@ -1,4 +1,6 @@
+from srstudy.jobs import logged
 from srstudy.video import extract_frames
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-extract_frames(sm.input.video, sm.params.frames, sm.output[0], ffmpeg_exe=sm.params.ffmpeg, threads=sm.threads)
+with logged(sm.log[0]):
+    extract_frames(sm.input.video, sm.params.frames, sm.output[0], ffmpeg_exe=sm.params.ffmpeg, threads=sm.threads)

@@ -55,12 +55,17 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Path:
     """A fresh temporary path beside ``final``: write there, then ``os.replace``."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
     return Path(tmp)
 
 
@@ -96,7 +101,7 @@ class atomic_directory:
         if exc_type is not None:
             _rmtree(self.tmp)
             return
-        self.tmp.chmod(0o755)
+        self.tmp.chmod(0o777 & ~_UMASK)
         if self.final.exists():
             _rmtree(self.final)
         os.replace(self.tmp, self.final)

@@ -1,0 +1,20 @@
+rule train:
+    input:
+        train="results/h5/x{scale}/train.h5",
+        eval="results/h5/x{scale}/eval.h5",
+        code=package_modules("models", "train", "upscale"),
+    output:
+        model="results/models/x{scale}/{variant}/seed{seed}/model.pt",
+        log="results/models/x{scale}/{variant}/seed{seed}/log.csv",
+    log:
+        "results/logs/train/x{scale}/{variant}/seed{seed}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1,
+    params:
+        spec=train_spec,
+        device=config["device"],
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,96 @@
+"""SRCNN built from a variant spec: a list of conv layers (kernel, output channels)
+with one activation between them and none after the last (the reference model)."""
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "prelu": nn.PReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+# Settings that define the network (the rest of a variant spec only affects training).
+MODEL_KEYS = ("layers", "activation")
+
+
+def model_spec(spec: dict) -> dict:
+    return {key: spec[key] for key in MODEL_KEYS}
+
+
+class SRCNN(nn.Module):
+    """Conv(k1, c1) -> act -> ... -> Conv(kn, 1) on a pre-upsampled Y plane. Each conv is
+    'same'-padded, so the output has the input's size (the reference's choice)."""
+
+    def __init__(self, layers: list[dict], activation: str = "relu"):
+        super().__init__()
+        if layers[-1]["channels"] != 1:
+            raise ValueError("the last layer must have 1 output channel (the Y plane)")
+        modules, in_channels = [], 1
+        for index, layer in enumerate(layers):
+            kernel, channels = layer["kernel"], layer["channels"]
+            if kernel % 2 == 0:
+                raise ValueError(f"layer {index}: kernel {kernel} is even; use odd kernels so the output stays aligned")
+            modules.append(nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2))
+            if index < len(layers) - 1:
+                modules.append(_activation(activation, channels))
+            in_channels = channels
+        self.body = nn.Sequential(*modules)
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        return self.body[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _activation(name: str, channels: int) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; choose one of {sorted(ACTIVATIONS)}")
+    return nn.PReLU(channels) if name == "prelu" else ACTIVATIONS[name]()
+
+
+def build_model(spec: dict) -> SRCNN:
+    return SRCNN(spec["layers"], spec["activation"])
+
+
+def receptive_radius(layers: list[dict]) -> int:
+    """How far (in pixels) an output pixel sees into its input: the halo tiled
+    inference needs for an exact result."""
+    return sum(layer["kernel"] // 2 for layer in layers)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def parameter_groups(model: SRCNN, lr: float, last_layer_lr_factor: float) -> list[dict]:
+    """The reference's per-layer learning rates: ``lr`` everywhere but the last conv,
+    which gets ``lr * last_layer_lr_factor``."""
+    last = set(map(id, model.last_conv.parameters()))
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in last], "lr": lr},
+        {"params": list(model.last_conv.parameters()), "lr": lr * last_layer_lr_factor},
+    ]
+
+
+def select_device(preference: str = "auto") -> torch.device:
+    """``auto``: cuda, then mps, then cpu. An explicit choice that is unavailable is an error."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(preference)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{preference}' was configured but CUDA is not available; set device: auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' was configured but MPS is not available; set device: auto or cpu")
+    return device

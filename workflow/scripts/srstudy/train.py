@@ -1,0 +1,236 @@
+"""Stage 4: train one variant at one scale (and seed) on the h5 frame sets.
+
+Patches are cut at random from whole Y planes (the reference pre-cuts a 33x33/stride-14
+grid into its h5 files); one epoch defaults to as many patches as that grid holds. The
+checkpoint with the best eval PSNR is kept. Progress is saved after every epoch, so a
+killed job resumes where it stopped."""
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from srstudy.images import atomic_path
+from srstudy.models import build_model, parameter_groups, receptive_radius, select_device
+from srstudy.upscale import infer_tiled
+
+LOG_COLUMNS = ("epoch", "loss", "eval_psnr_y", "seconds", "lr")
+# Settings that may change between a killed run and its resumption without
+# invalidating the saved progress (more epochs = train on).
+RESUMABLE_CHANGES = ("epochs",)
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+def load_planes(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    with h5py.File(path, "r") as h5:
+        return (
+            h5["hr"][...],
+            h5["lr"][...],
+            {k: _plain(v) for k, v in h5.attrs.items()} | {"frames": h5["frames"][...].tolist()},
+        )
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def grid_patch_count(shape: tuple[int, ...], patch: int, stride: int) -> int:
+    """Patches in the reference's grid over N frames of HxW."""
+    frames, height, width = shape
+    if height < patch or width < patch:
+        return 0
+    return frames * ((height - patch) // stride + 1) * ((width - patch) // stride + 1)
+
+
+def sample_patches(generator: torch.Generator, shape: tuple[int, ...], patch: int, count: int) -> torch.Tensor:
+    """``count`` random (frame, top, left) patch origins, as a count x 3 tensor."""
+    frames, height, width = shape
+    return torch.stack(
+        [
+            torch.randint(frames, (count,), generator=generator),
+            torch.randint(height - patch + 1, (count,), generator=generator),
+            torch.randint(width - patch + 1, (count,), generator=generator),
+        ],
+        dim=1,
+    )
+
+
+def gather(planes: torch.Tensor, origins: torch.Tensor, patch: int) -> torch.Tensor:
+    """Batch x 1 x patch x patch crops of ``planes`` (N x H x W) at ``origins``."""
+    offsets = torch.arange(patch)
+    rows = (origins[:, 1, None] + offsets)[:, :, None]
+    cols = (origins[:, 2, None] + offsets)[:, None, :]
+    return planes[origins[:, 0, None, None], rows, cols][:, None]
+
+
+def psnr(reference: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)
+
+
+def evaluate(model: nn.Module, hr: np.ndarray, lr: np.ndarray, halo: int, tile: int = 256) -> float:
+    """Mean Y-PSNR (on Y/255, whole planes, output clamped to 0..1) over the eval frames."""
+    model.eval()
+    scores = [psnr(h, np.clip(infer_tiled(model, low, halo, tile), 0.0, 1.0)) for h, low in zip(hr, lr, strict=True)]
+    model.train()
+    return float(np.mean(scores))
+
+
+def save_atomic(obj, path: str | Path) -> None:
+    tmp = atomic_path(path, ".pt")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_log(rows: list[dict], path: str | Path) -> None:
+    tmp = atomic_path(path, ".csv")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _same_run(state: dict, spec: dict, scale: int, data: dict) -> bool:
+    def fixed(s):
+        return {k: v for k, v in s.items() if k not in RESUMABLE_CHANGES}
+
+    return fixed(state["spec"]) == fixed(spec) and state["scale"] == scale and state["data"] == data
+
+
+def _load_state(path: Path) -> dict | None:
+    """Saved progress, or None when there is none or it is unreadable (then training
+    starts over instead of failing)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: not worth a failed job
+        print(f"ignoring unreadable progress file {path}: {error}", flush=True)
+        return None
+
+
+def train(
+    train_h5: str | Path,
+    eval_h5: str | Path,
+    spec: dict,
+    seed: int,
+    scale: int,
+    model_path: str | Path,
+    log_path: str | Path,
+    state_path: str | Path | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    name: str = "variant",
+    progress: bool = True,
+) -> dict:
+    """Train and write the best checkpoint (``model_path``) and the per-epoch log.
+    ``state_path`` (default: beside the model) holds the progress after each epoch; a
+    rerun with the same settings resumes from it. Returns the best checkpoint."""
+    if threads:
+        torch.set_num_threads(threads)
+    state_path = Path(state_path or Path(model_path).with_name("resume.pt"))
+    device = select_device(device)
+    hr, lr, train_attrs = load_planes(train_h5)
+    eval_hr, eval_lr, eval_attrs = load_planes(eval_h5)
+    patch, batch = spec["patch_size"], spec["batch_size"]
+    if hr.shape[1] < patch or hr.shape[2] < patch:
+        raise ValueError(
+            f"{name} x{scale}: frames of {hr.shape[2]}x{hr.shape[1]} are smaller than the patch size {patch}; "
+            "lower patch_size in the config"
+        )
+    per_epoch = spec.get("patches_per_epoch") or grid_patch_count(hr.shape, patch, spec["patch_stride"])
+    steps = max(1, per_epoch // batch)
+    data = {"train": train_attrs, "eval": eval_attrs}
+
+    torch.manual_seed(seed)
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.Adam(parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"]))
+    best, rows, start_epoch = None, [], 0
+    state = _load_state(state_path)
+    if state is not None:
+        if _same_run(state, spec | {"seed": seed}, scale, data):
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            best, rows, start_epoch = state["best"], state["rows"], state["epoch"]
+            print(f"resuming {name} x{scale} seed {seed} after epoch {start_epoch}", flush=True)
+    model = model.to(memory_format=torch.channels_last)
+    hr_t, lr_t = torch.from_numpy(hr), torch.from_numpy(lr)
+    halo = receptive_radius(spec["layers"])
+    loss_fn = nn.MSELoss()
+
+    for epoch in range(start_epoch + 1, spec["epochs"] + 1):
+        # One generator per epoch, seeded from (seed, epoch): a resumed run draws the
+        # same patches as an uninterrupted one.
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        origins = sample_patches(generator, hr.shape, patch, steps * batch)
+        started, total = time.perf_counter(), 0.0
+        bar = tqdm(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
+        for step in bar:
+            chunk = origins[step * batch : (step + 1) * batch]
+            inputs = gather(lr_t, chunk, patch).to(device).contiguous(memory_format=torch.channels_last)
+            targets = gather(hr_t, chunk, patch).to(device).contiguous(memory_format=torch.channels_last)
+            loss = loss_fn(model(inputs), targets)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"variant '{name}', scale {scale}, seed {seed}: loss became {loss.item()} in epoch {epoch} "
+                    f"(step {step + 1}); lower 'lr' for this variant"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{total / (step + 1):.3g}")
+        eval_psnr = evaluate(model, eval_hr, eval_lr, halo)
+        rows.append(
+            {
+                "epoch": epoch,
+                "loss": total / steps,
+                "eval_psnr_y": eval_psnr,
+                "seconds": time.perf_counter() - started,
+                "lr": spec["lr"],
+            }
+        )
+        print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
+        if best is None or eval_psnr > best["eval_psnr_y"]:
+            best = {
+                "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "spec": spec,
+                "scale": scale,
+                "seed": seed,
+                "epoch": epoch,
+                "eval_psnr_y": eval_psnr,
+                "data": data,
+                "torch": str(torch.__version__),
+                "device": str(device),
+            }
+        save_atomic(
+            {
+                "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "rows": rows,
+                "spec": spec | {"seed": seed},
+                "scale": scale,
+                "data": data,
+            },
+            state_path,
+        )
+    save_atomic(best, model_path)
+    write_log(rows, log_path)
+    return best

@@ -1,0 +1,17 @@
+from srstudy.jobs import logged
+from srstudy.train import train
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    train(
+        sm.input.train,
+        sm.input.eval,
+        sm.params.spec,
+        seed=int(sm.wildcards.seed),
+        scale=int(sm.wildcards.scale),
+        model_path=sm.output.model,
+        log_path=sm.output.log,
+        device=sm.params.device,
+        threads=sm.threads,
+        name=sm.wildcards.variant,
+    )
