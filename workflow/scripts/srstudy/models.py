@@ -80,11 +80,19 @@ def parameter_groups(model: SRCNN, lr: float, last_layer_lr_factor: float) -> li
     ]
 
 
+def _least_loaded_gpu() -> int:
+    """The CUDA device with the most free memory: with ``--resources gpu=N`` on an N-GPU
+    machine, jobs that start together spread over the GPUs."""
+    free = [torch.cuda.mem_get_info(index)[0] for index in range(torch.cuda.device_count())]
+    return max(range(len(free)), key=free.__getitem__)
+
+
 def select_device(preference: str = "auto") -> torch.device:
-    """``auto``: cuda, then mps, then cpu. An explicit choice that is unavailable is an error."""
+    """``auto``: cuda (the least loaded GPU), then mps, then cpu. An explicit choice that
+    is unavailable is an error."""
     if preference == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", _least_loaded_gpu())
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")

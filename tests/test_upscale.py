@@ -1,0 +1,97 @@
+"""Upscaling: tiled inference equals whole-frame inference, checkpoints load safely and
+are refused when they do not match, Cb/Cr come from the bicubic frame."""
+
+import pickle
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from srstudy.images import frame_name, read_rgb, rgb_to_ycbcr, write_png
+from srstudy.models import build_model, receptive_radius
+from srstudy.upscale import CheckpointMismatch, infer_tiled, load_checkpoint, prepare_for_inference, upscale_frames
+
+SPEC = {
+    "layers": [{"kernel": 9, "channels": 16}, {"kernel": 5, "channels": 8}, {"kernel": 5, "channels": 1}],
+    "activation": "tanh",
+}
+
+
+def whole(model, plane):
+    with torch.inference_mode():
+        x = torch.from_numpy(plane)[None, None].contiguous(memory_format=torch.channels_last)
+        return model(x)[0, 0].numpy()
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return prepare_for_inference(build_model(SPEC), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("tile", [16, 37, 64, 500])
+def test_tiled_equals_whole_frame(model, tile):
+    plane = (skimage.data.camera()[:150, :211] / 255.0).astype(np.float32)
+    tiled = infer_tiled(model, plane, receptive_radius(SPEC["layers"]), tile)
+    assert np.array_equal(tiled, whole(model, plane))
+
+
+def test_a_halo_below_the_receptive_radius_is_not_exact(model):
+    """The control: the halo is what makes tiles exact."""
+    plane = (skimage.data.camera()[:150, :211] / 255.0).astype(np.float32)
+    assert not np.allclose(infer_tiled(model, plane, 2, 32), whole(model, plane), atol=1e-6)
+
+
+def save_checkpoint(path, spec=SPEC, scale=3):
+    torch.manual_seed(1)
+    state = {k: v.contiguous() for k, v in build_model(spec).state_dict().items()}
+    torch.save({"state_dict": state, "spec": {**spec, "lr": 1e-3}, "scale": scale, "epoch": 1}, path)
+    return path
+
+
+def test_matching_checkpoint_loads(tmp_path):
+    checkpoint = load_checkpoint(save_checkpoint(tmp_path / "m.pt"), {**SPEC, "lr": 5.0}, 3)
+    assert checkpoint["scale"] == 3
+
+
+def test_mismatching_checkpoint_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt")
+    wider = {**SPEC, "layers": [{"kernel": 9, "channels": 64}, *SPEC["layers"][1:]]}
+    with pytest.raises(CheckpointMismatch, match="model is .* the config asks for"):
+        load_checkpoint(path, wider, 3)
+    with pytest.raises(CheckpointMismatch, match="trained for scale 3, not 4"):
+        load_checkpoint(path, SPEC, 4)
+    with pytest.raises(CheckpointMismatch, match="activation"):
+        load_checkpoint(path, {**SPEC, "activation": "relu"}, 3)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("arbitrary code ran",))
+
+
+def test_pickled_code_in_a_checkpoint_is_never_run(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "spec": SPEC, "scale": 3, "x": Payload()}, path, pickle_module=pickle)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(path, SPEC, 3)
+
+
+def test_upscale_frames_keeps_bicubic_chroma(tmp_path):
+    bicubic = skimage.data.astronaut()[:120, :150]
+    write_png(tmp_path / "bicubic" / frame_name(7), bicubic)
+    upscale_frames(save_checkpoint(tmp_path / "m.pt"), tmp_path / "bicubic", [7], tmp_path / "out", SPEC, 3, "cpu", 64)
+    out = read_rgb(tmp_path / "out" / frame_name(7))
+    assert out.shape == bicubic.shape and out.dtype == np.uint8
+    chroma_error = np.abs(rgb_to_ycbcr(out)[..., 1:] - rgb_to_ycbcr(bicubic)[..., 1:])
+    # Cb/Cr are the bicubic frame's, up to 8-bit rounding of RGB and clipping at the gamut edge.
+    assert np.median(chroma_error) < 1.0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [frame_name(7)]
+
+
+def test_failed_upscale_leaves_no_output(tmp_path):
+    path = save_checkpoint(tmp_path / "m.pt")
+    with pytest.raises(FileNotFoundError):
+        upscale_frames(path, tmp_path / "missing", [1], tmp_path / "out", SPEC, 3, "cpu")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
