@@ -105,3 +105,109 @@ def per_model(pattern, root_list=None):
             seed=variant_seeds(variant),
         )
     ]
+
+
+# --- scores, tables and figures (metrics.smk, report.smk) -----------------------------
+BICUBIC = "bicubic"
+
+
+def score_input(wildcards):
+    """The HR frames, and what is scored: a variant's upscaled folders (one per seed),
+    or the degraded folder whose bicubic/ subfolder is the baseline."""
+    if wildcards.variant == BICUBIC:
+        scored = [f"{wildcards.root}degraded/x{wildcards.scale}"]
+    else:
+        scored = upscaled_dirs(wildcards)
+    return {"hr": f"{wildcards.root}frames", "scored": scored, "code": package_modules("metrics")}
+
+
+def score_seeds(wildcards):
+    """The seed of each scored folder, in input order (none for bicubic)."""
+    return [None] if wildcards.variant == BICUBIC else variant_seeds(wildcards.variant)
+
+
+def score_subfolder(wildcards):
+    """Where the frames lie inside each scored folder."""
+    return BICUBIC if wildcards.variant == BICUBIC else ""
+
+
+def report_targets():
+    """Every table and figure (for rule all)."""
+    return [
+        *expand(
+            "{root}tables/x{scale}.{ext}", root=roots(), scale=config["scales"], ext=["md", "html"]
+        ),
+        *expand("{root}figures/psnr_vs_scale.png", root=roots()),
+        *expand(
+            "results/figures/crops/{crop}_x{scale}.png",
+            crop=[crop["name"] for crop in config["report"]["crops"]],
+            scale=config["scales"],
+        ),
+        *expand("results/figures/psnr_map_x{scale}.png", scale=config["scales"]),
+        *expand("results/figures/training_x{scale}.png", scale=config["scales"]),
+    ]
+
+
+def scores_of_root(wildcards):
+    """Score files of one test set: every scale, bicubic and every variant."""
+    return expand(
+        "{root}scores/x{scale}/{variant}.csv",
+        root=wildcards.root,
+        scale=config["scales"],
+        variant=[BICUBIC, *config["variants"]],
+    )
+
+
+def test_set_title(wildcards):
+    name = ood_name(wildcards.root)
+    return "study test set" if name is None else f"out-of-domain test set '{name}'"
+
+
+def test_set_labels(wildcards):
+    return {"test set": test_set_title(wildcards)}
+
+
+def first_seed_dir(variant, scale):
+    """The upscaled test frames shown in figures: the variant's first seed."""
+    return f"{RESULTS}upscaled/x{scale}/{variant}/seed{variant_seeds(variant)[0]}"
+
+
+def figure_frames(wildcards):
+    """HR frames, the degraded folder (bicubic) and each variant's first-seed frames."""
+    return {
+        "hr": f"{RESULTS}frames",
+        "degraded": f"{RESULTS}degraded/x{wildcards.scale}",
+        "variants": [first_seed_dir(v, wildcards.scale) for v in config["variants"]],
+        "code": package_modules("figures", "metrics", "tables"),
+    }
+
+
+def crop_spec(wildcards):
+    return next(c for c in config["report"]["crops"] if c["name"] == wildcards.crop)
+
+
+def psnr_map_frames(wildcards):
+    """HR frames, bicubic and the baseline variant's first-seed frames."""
+    return {
+        "hr": f"{RESULTS}frames",
+        "degraded": f"{RESULTS}degraded/x{wildcards.scale}",
+        "model": first_seed_dir(config["baseline_variant"], wildcards.scale),
+        "code": package_modules("figures", "metrics"),
+    }
+
+
+def psnr_map_frame(wildcards):
+    frame = config["report"]["psnr_map"]["frame"]
+    return frame if frame is not None else frames_of(RESULTS, "test")[0]
+
+
+def training_runs(wildcards):
+    """(variant, seed) of every model, in the order of training_logs."""
+    return [[v, s] for v in config["variants"] for s in variant_seeds(v)]
+
+
+def training_logs(wildcards):
+    return [
+        f"results/models/x{wildcards.scale}/{variant}/seed{seed}/log.csv"
+        for variant, seed in training_runs(wildcards)
+    ]

@@ -89,6 +89,7 @@ def check_semantics(config: dict) -> None:
             problems.append(f"{where}.layers: the last layer must have 1 output channel (the Y plane)")
         if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
             problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
+    problems += report_problems(config, sets["test"])
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -117,6 +118,8 @@ def check_videos(config: dict) -> dict:
         except (VideoError, FrameSizeError) as error:
             problems.append(f"{key}.path: {error}")
             continue
+        if key == "video":
+            problems += report_fit_problems(config, info.width, info.height)
         # The container's duration gives the count to within a frame or two; the
         # extraction job checks the exact count when it decodes.
         if ids and max(ids) >= info.approx_frames + 2:
@@ -127,3 +130,49 @@ def check_videos(config: dict) -> dict:
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
     return resolved
+
+
+def report_problems(config: dict, test_frames: set[int]) -> list[str]:
+    """The report's settings: crops and the PSNR map on test frames, crop names unique,
+    comparison groups naming configured variants."""
+    report, problems = config["report"], []
+    test = f"the test frames are {sorted(test_frames)[:8]}{'...' if len(test_frames) > 8 else ''} (frames.test)"
+    seen = set()
+    for i, crop in enumerate(report["crops"]):
+        if crop["name"] in seen:
+            problems.append(f"report.crops[{i}].name: '{crop['name']}' is used twice; crop names must be unique")
+        seen.add(crop["name"])
+        if crop["frame"] not in test_frames:
+            problems.append(
+                f"report.crops[{i}].frame: frame {crop['frame']} (crop '{crop['name']}') is not a test frame; {test}"
+            )
+    frame = report["psnr_map"]["frame"]
+    if frame is not None and frame not in test_frames:
+        problems.append(f"report.psnr_map.frame: frame {frame} is not a test frame; {test}")
+    for name, group in report["comparisons"].items():
+        for key, names in (("reference", [group["reference"]]), ("variants", group["variants"] or [])):
+            unknown = [v for v in names if v is not None and v not in config["variants"]]
+            if unknown:
+                problems.append(
+                    f"report.comparisons.{name}.{key}: {unknown} not among the variants {sorted(config['variants'])}"
+                )
+    return problems
+
+
+def report_fit_problems(config: dict, width: int, height: int) -> list[str]:
+    """Crop boxes and the PSNR map's tile must fit the study video's frames, modcropped
+    to every scale (crops are cut from the modcropped frame)."""
+    fit_w = min(width - width % scale for scale in config["scales"])
+    fit_h = min(height - height % scale for scale in config["scales"])
+    problems = []
+    for i, crop in enumerate(config["report"]["crops"]):
+        x, y, w, h = crop["box"]
+        if x + w > fit_w or y + h > fit_h:
+            problems.append(
+                f"report.crops[{i}].box: {crop['box']} (crop '{crop['name']}', [x, y, width, height]) reaches "
+                f"({x + w}, {y + h}), outside the {fit_w}x{fit_h} frame ({width}x{height} modcropped to every scale)"
+            )
+    tile = config["report"]["psnr_map"]["tile"]
+    if tile > min(fit_w, fit_h):
+        problems.append(f"report.psnr_map.tile: {tile} px is larger than the {fit_w}x{fit_h} frame")
+    return problems

@@ -1,0 +1,22 @@
+# Stage 5: per-frame scores of each upscaled test set, and of bicubic, per scale.
+# Input functions: common.smk.
+
+
+rule score:
+    input:
+        unpack(score_input),
+    output:
+        "{root}scores/x{scale}/{variant}.csv",
+    log:
+        "{root}logs/score/x{scale}/{variant}.log",
+    wildcard_constraints:
+        variant="|".join([BICUBIC, *config["variants"]]),
+    conda:
+        "../../envs/report.yaml"
+    threads: config["threads"]["score"]
+    params:
+        frames=test_frames,
+        seeds=score_seeds,
+        subfolder=score_subfolder,
+    script:
+        "../scripts/score.py"

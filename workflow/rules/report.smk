@@ -1,0 +1,165 @@
+# Stage 6: tables and figures. Every result here is marked for the Snakemake report:
+#   snakemake --report results/report.html
+# Input functions and report_targets(): common.smk.
+
+
+rule summary_tables:
+    input:
+        scores=scores_of_root,
+        code=package_modules("metrics", "tables"),
+    output:
+        summary=report(
+            "{root}tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory=test_set_title,
+            labels={"table": "summary per seed (CSV)", "scale": "all"},
+        ),
+        seeds=report(
+            "{root}tables/summary_seeds.csv",
+            caption="../report/summary_seeds.rst",
+            category="Tables",
+            subcategory=test_set_title,
+            labels={"table": "summary across seeds (CSV)", "scale": "all"},
+        ),
+        comparisons=report(
+            "{root}tables/comparisons.csv",
+            caption="../report/comparisons.rst",
+            category="Tables",
+            subcategory=test_set_title,
+            labels={"table": "comparisons, long form (CSV)", "scale": "all"},
+        ),
+    log:
+        "{root}logs/tables/summary.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        variants=list(config["variants"]),
+        baseline=config["baseline_variant"],
+        comparisons=config["report"]["comparisons"],
+        test_set=test_set_title,
+    script:
+        "../scripts/summary_tables.py"
+
+
+rule comparison_tables:
+    input:
+        comparisons="{root}tables/comparisons.csv",
+        seeds="{root}tables/summary_seeds.csv",
+        code=package_modules("tables"),
+    output:
+        markdown=report(
+            "{root}tables/x{scale}.md",
+            caption="../report/comparison_tables.rst",
+            category="Tables",
+            subcategory=test_set_title,
+            labels={"table": "comparison tables (Markdown)", "scale": "x{scale}"},
+        ),
+        html=report(
+            "{root}tables/x{scale}.html",
+            caption="../report/comparison_tables.rst",
+            category="Tables",
+            subcategory=test_set_title,
+            labels={"table": "comparison tables", "scale": "x{scale}"},
+        ),
+    log:
+        "{root}logs/tables/x{scale}.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        variants=list(config["variants"]),
+        baseline=config["baseline_variant"],
+        comparisons=config["report"]["comparisons"],
+        test_set=test_set_title,
+    script:
+        "../scripts/comparison_tables.py"
+
+
+rule psnr_vs_scale:
+    input:
+        scores=scores_of_root,
+        code=package_modules("figures", "metrics", "tables"),
+    output:
+        report(
+            "{root}figures/psnr_vs_scale.png",
+            caption="../report/psnr_vs_scale.rst",
+            category="PSNR vs scale",
+            labels=test_set_labels,
+        ),
+    log:
+        "{root}logs/figures/psnr_vs_scale.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        variants=list(config["variants"]),
+        test_set=test_set_title,
+    script:
+        "../scripts/figure_psnr_vs_scale.py"
+
+
+rule crop_figure:
+    input:
+        unpack(figure_frames),
+    output:
+        report(
+            "results/figures/crops/{crop}_x{scale}.png",
+            caption="../report/crops.rst",
+            category="Crops",
+            subcategory="{crop}",
+            labels={"crop": "{crop}", "scale": "x{scale}"},
+        ),
+    log:
+        "results/logs/figures/crops/{crop}_x{scale}.log",
+    wildcard_constraints:
+        crop="|".join(c["name"] for c in config["report"]["crops"]),
+    conda:
+        "../../envs/report.yaml"
+    params:
+        crop=crop_spec,
+        variants=list(config["variants"]),
+    script:
+        "../scripts/figure_crop.py"
+
+
+rule psnr_map_figure:
+    input:
+        unpack(psnr_map_frames),
+    output:
+        report(
+            "results/figures/psnr_map_x{scale}.png",
+            caption="../report/psnr_map.rst",
+            category="PSNR map",
+            labels={"scale": "x{scale}"},
+        ),
+    log:
+        "results/logs/figures/psnr_map_x{scale}.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        frame=psnr_map_frame,
+        tile=config["report"]["psnr_map"]["tile"],
+        label=config["baseline_variant"],
+    script:
+        "../scripts/figure_psnr_map.py"
+
+
+rule training_figure:
+    input:
+        logs=training_logs,
+        code=package_modules("figures"),
+    output:
+        report(
+            "results/figures/training_x{scale}.png",
+            caption="../report/training.rst",
+            category="Training",
+            labels={"scale": "x{scale}"},
+        ),
+    log:
+        "results/logs/figures/training_x{scale}.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        runs=training_runs,
+        variants=list(config["variants"]),
+    script:
+        "../scripts/figure_training.py"

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from srstudy.figures import psnr_map
+from srstudy.images import frame_name
+from srstudy.jobs import logged
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    frame, scale = frame_name(sm.params.frame), int(sm.wildcards.scale)
+    grids = psnr_map(
+        Path(sm.input.hr) / frame,
+        Path(sm.input.model) / frame,
+        Path(sm.input.degraded) / "bicubic" / frame,
+        scale,
+        sm.params.tile,
+        sm.output[0],
+        label=sm.params.label,
+        title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.tile} px tile",
+    )
+    print(f"tile PSNR: min {grids['psnr'].min():.2f}, max {grids['psnr'].max():.2f} dB")

@@ -1,0 +1,15 @@
+import time
+from pathlib import Path
+
+from srstudy.jobs import logged
+from srstudy.metrics import score_folder
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    folders = {
+        seed: Path(folder) / sm.params.subfolder for seed, folder in zip(sm.params.seeds, sm.input.scored, strict=True)
+    }
+    start = time.perf_counter()
+    rows = score_folder(sm.input.hr, folders, sm.params.frames, int(sm.wildcards.scale), sm.output[0], sm.threads)
+    seconds = time.perf_counter() - start
+    print(f"scored {len(rows)} frames in {seconds:.1f} s ({seconds / max(1, len(rows)):.2f} s per frame)")

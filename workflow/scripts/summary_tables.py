@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from srstudy.jobs import logged
+from srstudy.tables import write_summaries
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    write_summaries(
+        sm.input.scores,
+        sm.params.variants,
+        sm.params.baseline,
+        sm.params.comparisons,
+        Path(sm.output.summary).parent,
+    )
