@@ -61,6 +61,7 @@ def test_pack_writes_the_h5_set(tmp_path, synthetic_frames_dir, degraded_x3, nam
             assert h5[key].dtype == np.float32
             assert h5[key].chunks == (1, 180, CHUNK_SIDE)
         assert h5.attrs["scale"] == 3
+        assert h5.attrs["frames"].tolist() == list(indices)
         assert h5.attrs["y_formula"] == Y_FORMULA
         assert h5.attrs["video_sha256"] == "ab" * 32
         assert h5.attrs["video"] == "clip.mp4"

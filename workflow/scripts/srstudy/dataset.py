@@ -43,7 +43,9 @@ def pack(
             for row, index in enumerate(indices):
                 hr[row] = y_plane(modcrop(read_rgb(frames_dir / frame_name(index)), scale))
                 lr[row] = y_plane(read_rgb(degraded_dir / "bicubic" / frame_name(index)))
-            h5.attrs.update({"scale": scale, "y_formula": Y_FORMULA, "y_scale": "Y / 255", **(attrs or {})})
+            h5.attrs.update(
+                {"scale": scale, "frames": indices, "y_formula": Y_FORMULA, "y_scale": "Y / 255", **(attrs or {})}
+            )
         os.replace(tmp, out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
