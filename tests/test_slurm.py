@@ -1,0 +1,114 @@
+"""The workflow on a real single-node SLURM through profiles/slurm (tests/slurm/run_slurm_test.sh).
+
+The script installs Slurm, munge and MariaDB with apt, starts their daemons and runs the
+.test workflow as SLURM jobs, so it runs only where that is wanted: in CI (CI=true) as root.
+Elsewhere it is skipped with the reason. By hand: `sudo bash tests/slurm/run_slurm_test.sh`."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
+# The script bounds each step (apt, pip, daemons, the run) with timeout -s KILL; this is
+# the outer guard. On expiry the script gets SIGTERM, so its trap stops the daemons.
+LIMIT_S = 1500
+GRACE_S = 60
+
+
+def skip_reason() -> str | None:
+    if os.environ.get("CI") != "true":
+        return (
+            "real SLURM test runs only in CI (CI=true): it apt-installs Slurm/munge/MariaDB and starts "
+            "daemons; run it by hand as root with: bash tests/slurm/run_slurm_test.sh"
+        )
+    if os.geteuid() != 0:
+        return "real SLURM test needs root (it installs packages and runs slurmd)"
+    if shutil.which("apt-get") is None:
+        return "real SLURM test needs apt-get (Debian/Ubuntu)"
+    return None
+
+
+def test_workflow_on_real_slurm():
+    reason = skip_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    env = dict(os.environ)
+    if (Path(sys.prefix) / "bin" / "snakemake").exists():
+        env.setdefault("VENV", sys.prefix)
+    process = subprocess.Popen(
+        ["bash", str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        output, _ = process.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        pytest.fail(f"SLURM test still running after {LIMIT_S}s; stopped it:\n{output[-6000:]}")
+    print(output)
+    assert process.returncode == 0, f"SLURM test failed (exit {process.returncode}):\n{output[-8000:]}"
+    assert "PASS:" in output
+
+
+def _check_run():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_run", SCRIPT.parent / "check_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RUN_LOG = """
+[Wed Nov 25 20:04:36 2026]
+rule train:
+    output: results/models/x3/elu/seed123/model.pt
+    jobid: 12
+    wildcards: scale=3, variant=elu, seed=123
+    resources: tmpdir=<TBD>, mem_mb=1000, mem=1 GB, runtime=1440, gpu=1
+Job 12 has been submitted with SLURM jobid 13 (log: .snakemake/slurm_logs/rule_train/13.log).
+rule degrade:
+    jobid: 3
+    resources: tmpdir=<TBD>, mem_mb=1000, runtime=60
+Job 3 has been submitted with SLURM jobid 4 (log: .snakemake/slurm_logs/rule_degrade/4.log).
+localrule all:
+    jobid: 0
+    resources: tmpdir=/tmp, mem_mb=1000
+"""
+SACCT = (
+    "13|uuid|COMPLETED|0:0|billing=1,cpu=1,gres/gpu=1,mem=1000M,node=1\n"
+    "4|uuid|COMPLETED|0:0|billing=1,cpu=1,mem=1000M,node=1\n"
+)
+
+
+def test_check_run_accepts_a_matching_run():
+    assert _check_run().check(RUN_LOG, SACCT) == []
+
+
+@pytest.mark.parametrize(
+    "sacct, expected",
+    [
+        (SACCT.replace(",gres/gpu=1", ""), "0 GPU(s) allocated, rule declares gpu=1"),
+        (SACCT.replace("4|uuid|COMPLETED|0:0", "4|uuid|FAILED|1:0"), "state FAILED"),
+        (SACCT + "99|other|COMPLETED|0:0|cpu=1\n", "did not submit"),
+        (SACCT.splitlines()[0], "state None"),
+    ],
+)
+def test_check_run_reports_mismatches(sacct, expected):
+    problems = _check_run().check(RUN_LOG, sacct)
+    assert any(expected in p for p in problems), problems
+
+
+def test_check_run_reports_a_job_never_submitted():
+    log = RUN_LOG.replace("Job 3 has been submitted with SLURM jobid 4", "")
+    problems = _check_run().check(log, SACCT)
+    assert any("degrade) was never submitted" in p for p in problems), problems
