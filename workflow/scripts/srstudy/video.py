@@ -1,10 +1,14 @@
 """Stage 1: locate and probe videos, and extract exact 0-based frames as lossless PNGs."""
 
 import hashlib
+import http.client
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,7 +16,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from srstudy.images import atomic_directory, frame_name, write_png
+from srstudy.images import atomic_directory, atomic_path, frame_name, write_png
 
 PACKAGE_PREFIX = "package:"
 
@@ -179,3 +183,59 @@ def extract_frames(
 
 def read_manifest(frames_dir: str | Path) -> dict:
     return json.loads((Path(frames_dir) / "manifest.json").read_text())
+
+
+def download(
+    url: str, dest: str | Path, size: int | None = None, sha256: str | None = None, timeout: float = 60
+) -> Path:
+    """Download ``url`` to ``dest``, streamed into a temporary file beside it and checksummed
+    on the way; checked against ``size`` (bytes) and ``sha256`` when given, then renamed into
+    place, so ``dest`` is either absent or complete. Raises :class:`VideoError` that says
+    how to put the file there by hand when the machine is offline or the file is wrong."""
+    dest = Path(dest)
+    expected = ", ".join(
+        part for part in (f"{size} bytes" if size else "", f"sha256 {sha256}" if sha256 else "") if part
+    )
+    by_hand = (
+        f"download {url} on a machine with internet access and put it at '{dest.resolve()}'"
+        + (f" ({expected})" if expected else "")
+        + ", then run the workflow again"
+    )
+    tmp = atomic_path(dest)
+    digest, received = hashlib.sha256(), 0
+    try:
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "srstudy-download"})
+            with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
+                announced = response.headers.get("Content-Length")
+                total = int(announced) if announced and announced.isdigit() else size
+                print(f"downloading {url} -> {dest} ({total or 'unknown'} bytes)", flush=True)
+                next_report = 0.1
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    if total and received >= next_report * total:
+                        print(f"  {received / total:.0%} ({received} bytes)", flush=True)
+                        next_report += 0.1
+        except urllib.error.HTTPError as error:
+            raise VideoError(f"could not download '{url}': the server answered HTTP {error.code}; {by_hand}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", error)
+            raise VideoError(f"could not download '{url}' ({reason}); this machine may be offline: {by_hand}") from None
+        if announced and announced.isdigit() and received != int(announced):
+            raise VideoError(
+                f"download of '{url}' was cut off: {received} of {announced} bytes arrived; try again, or {by_hand}"
+            )
+        if size is not None and received != size:
+            raise VideoError(f"'{url}' is {received} bytes, expected {size}: not the configured file; {by_hand}")
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise VideoError(
+                f"'{url}' has sha256 {digest.hexdigest()}, expected {sha256}: corrupt or not the configured "
+                f"file; {by_hand}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"downloaded {dest} ({received} bytes, sha256 {digest.hexdigest()})", flush=True)
+    return dest
