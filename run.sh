@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets up .venv (once), then
-#   bash run.sh study [snakemake args]   runs the study on config/config.yaml
+#   bash run.sh study [snakemake args]   runs the study on config/config.yaml and
+#                                        writes the report results/report.html
 #   bash run.sh tests [pytest args]      runs the test suite
 # Environment: PYTHON (interpreter for the venv, default python3),
 #              TORCH_SPEC (default torch==2.13.0; see README for CUDA builds).
@@ -38,7 +39,14 @@ shift || true
 case $command in
   study)
     setup
-    exec .venv/bin/snakemake --cores "${CORES:-all}" --resources gpu=1 "$@"
+    .venv/bin/snakemake --cores "${CORES:-all}" --resources gpu=1 "$@"
+    case " $* " in
+      *" -n "* | *" --dry-run "* | *" --dryrun "*) ;;
+      *)
+        .venv/bin/snakemake --report results/report.html "$@"
+        echo "study done: results/tables/, results/figures/ and the report results/report.html"
+        ;;
+    esac
     ;;
   tests)
     setup

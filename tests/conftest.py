@@ -3,12 +3,14 @@ few frames of the embedded Big Buck Bunny clip. Nothing is mocked."""
 
 import copy
 import subprocess
+import sys
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 import yaml
+from srstudy.config import validate_schema
 from srstudy.video import extract_frames, resolve_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,3 +100,36 @@ def sequential_decode():
 def test_config() -> dict:
     """A fresh copy of the tiny CI config, as loaded from YAML (no defaults yet)."""
     return copy.deepcopy(yaml.safe_load(TEST_CONFIG.read_text()))
+
+
+# --- Snakemake runs, always in a temporary working directory ---------------------------
+
+SNAKEFILE = REPO / "Snakefile"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG, targets=(), timeout: int = 600):
+    """Run Snakemake on this repository's Snakefile with ``workdir`` as working directory.
+    Targets come first: options such as --resources and --configfile take every word after them."""
+    command = [sys.executable, "-m", "snakemake", *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
+    command += ["--configfile", str(configfile), *args]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def explain(result) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-6000:]}"
+
+
+def png_ids(folder: Path) -> list[int]:
+    return sorted(int(p.stem) for p in folder.glob("*.png"))
+
+
+def load_config(path: Path) -> dict:
+    return validate_schema(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory):
+    """One end-to-end run of the CI config, shared by every module that checks it."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    result = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", timeout=1800)
+    return workdir, load_config(TEST_CONFIG), result

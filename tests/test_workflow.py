@@ -1,51 +1,16 @@
 """The workflow as Snakemake runs it, always in a temporary working directory."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, SCHEMA, SYNTHETIC_SIZE, TEST_CONFIG
-from srstudy.config import frame_ids, validate_schema
+from conftest import REPO, SYNTHETIC_SIZE, TEST_CONFIG, explain, png_ids, snakemake
+from srstudy.config import frame_ids
 from srstudy.dataset import y_plane
 from srstudy.images import frame_name, modcrop
 from srstudy.video import probe, resolve_video, sha256
 
-SNAKEFILE = REPO / "Snakefile"
 DEFAULT_CONFIG = REPO / "config/config.yaml"
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG, targets=(), timeout: int = 600):
-    """Run Snakemake on this repository's Snakefile with ``workdir`` as working directory.
-    Targets come first: options such as --resources and --configfile take every word after them."""
-    command = [sys.executable, "-m", "snakemake", *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
-    command += ["--configfile", str(configfile), *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
-
-
-def explain(result) -> str:
-    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-6000:]}"
-
-
-def png_ids(folder: Path) -> list[int]:
-    return sorted(int(p.stem) for p in folder.glob("*.png"))
-
-
-def load_config(path: Path) -> dict:
-    return validate_schema(yaml.safe_load(path.read_text()), SCHEMA)
-
-
-# --- end to end on the CI config: one run, shared by the checks below -----------------
-
-
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
-    result = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", timeout=1800)
-    return workdir, load_config(TEST_CONFIG), result
 
 
 def test_e2e_runs_to_completion(e2e):

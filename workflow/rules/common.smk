@@ -1,5 +1,6 @@
 # Shared by every stage: the package on the path, config validation, wildcard
 # constraints and the input functions that map wildcards to config.
+import json
 import sys
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
     must not retrain the existing ones)."""
     spec = study_config.variant_spec(config, wildcards.variant)
-    return {key: value for key, value in spec.items() if key != "seeds"}
+    # Canonical key order: Snakemake compares params as text, and writing a variant's
+    # keys in another order must not retrain it.
+    return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
 
 
 def model_checkpoint(wildcards):
