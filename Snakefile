@@ -30,3 +30,4 @@ rule all:
         per_model("results/models/x{scale}/{variant}/seed{seed}/log.csv", ["results/"]),
         per_model("{root}upscaled/x{scale}/{variant}/seed{seed}"),
         report_targets(),
+        "results/tables/costs.html",

@@ -214,3 +214,25 @@ def training_logs(wildcards):
         f"results/models/x{wildcards.scale}/{variant}/seed{seed}/log.csv"
         for variant, seed in training_runs(wildcards)
     ]
+
+
+def benchmark_files(wildcards):
+    """The ``benchmark:`` file of every job of the study (the cost table's input)."""
+    scales, per_root = config["scales"], {"root": roots()}
+    crops = [crop["name"] for crop in config["report"]["crops"]]
+    return [
+        *expand(rules.extract_frames.benchmark, **per_root),
+        *expand(rules.degrade.benchmark, **per_root, scale=scales),
+        *expand(rules.pack_h5.benchmark, scale=scales),
+        *per_model(rules.train.benchmark, [RESULTS]),
+        *per_model(rules.upscale.benchmark),
+        *expand(
+            rules.score.benchmark, **per_root, scale=scales, variant=[BICUBIC, *config["variants"]]
+        ),
+        *expand(rules.summary_tables.benchmark, **per_root),
+        *expand(rules.comparison_tables.benchmark, **per_root, scale=scales),
+        *expand(rules.psnr_vs_scale.benchmark, **per_root),
+        *expand(rules.crop_figure.benchmark, crop=crops, scale=scales),
+        *expand(rules.psnr_map_figure.benchmark, scale=scales),
+        *expand(rules.training_figure.benchmark, scale=scales),
+    ]

@@ -7,6 +7,8 @@ rule pack_h5:
         eval="results/h5/x{scale}/eval.h5",
     log:
         "results/logs/pack_h5/x{scale}.log",
+    benchmark:
+        "results/benchmarks/pack_h5/x{scale}.tsv"
     conda:
         "../../envs/video.yaml"
     params:

@@ -5,6 +5,8 @@ rule degrade:
         directory("{root}degraded/x{scale}"),
     log:
         "{root}logs/degrade/x{scale}.log",
+    benchmark:
+        "{root}benchmarks/degrade/x{scale}.tsv"
     conda:
         "../../envs/video.yaml"
     threads: config["threads"]["degrade"]

@@ -9,6 +9,8 @@ rule score:
         "{root}scores/x{scale}/{variant}.csv",
     log:
         "{root}logs/score/x{scale}/{variant}.log",
+    benchmark:
+        "{root}benchmarks/score/x{scale}/{variant}.tsv"
     wildcard_constraints:
         variant="|".join([BICUBIC, *config["variants"]]),
     conda:

@@ -31,6 +31,8 @@ rule summary_tables:
         ),
     log:
         "{root}logs/tables/summary.log",
+    benchmark:
+        "{root}benchmarks/summary_tables.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -64,6 +66,8 @@ rule comparison_tables:
         ),
     log:
         "{root}logs/tables/x{scale}.log",
+    benchmark:
+        "{root}benchmarks/comparison_tables/x{scale}.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -88,6 +92,8 @@ rule psnr_vs_scale:
         ),
     log:
         "{root}logs/figures/psnr_vs_scale.log",
+    benchmark:
+        "{root}benchmarks/psnr_vs_scale.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -110,6 +116,8 @@ rule crop_figure:
         ),
     log:
         "results/logs/figures/crops/{crop}_x{scale}.log",
+    benchmark:
+        "results/benchmarks/crop_figure/x{scale}/{crop}.tsv"
     wildcard_constraints:
         crop="|".join(c["name"] for c in config["report"]["crops"]),
     conda:
@@ -133,6 +141,8 @@ rule psnr_map_figure:
         ),
     log:
         "results/logs/figures/psnr_map_x{scale}.log",
+    benchmark:
+        "results/benchmarks/psnr_map_figure/x{scale}.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -156,6 +166,8 @@ rule training_figure:
         ),
     log:
         "results/logs/figures/training_x{scale}.log",
+    benchmark:
+        "results/benchmarks/training_figure/x{scale}.tsv"
     conda:
         "../../envs/report.yaml"
     params:
@@ -163,3 +175,25 @@ rule training_figure:
         variants=list(config["variants"]),
     script:
         "../scripts/figure_training.py"
+
+
+rule cost_table:
+    input:
+        benchmark_files,
+    output:
+        csv="results/tables/costs.csv",
+        markdown="results/tables/costs.md",
+        html=report(
+            "results/tables/costs.html",
+            caption="../report/costs.rst",
+            category="Costs",
+            labels={"table": "wall time and peak memory per job"},
+        ),
+    log:
+        "results/logs/tables/costs.log",
+    benchmark:
+        "results/benchmarks/cost_table.tsv"
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/cost_table.py"

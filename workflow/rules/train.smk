@@ -8,6 +8,8 @@ rule train:
         log="results/models/x{scale}/{variant}/seed{seed}/log.csv",
     log:
         "results/logs/train/x{scale}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/x{scale}/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["train"]

@@ -7,6 +7,8 @@ rule upscale:
         directory("{root}upscaled/x{scale}/{variant}/seed{seed}"),
     log:
         "{root}logs/upscale/x{scale}/{variant}/seed{seed}.log",
+    benchmark:
+        "{root}benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["upscale"]

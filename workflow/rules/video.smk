@@ -5,6 +5,8 @@ rule extract_frames:
         directory("{root}frames"),
     log:
         "{root}logs/extract_frames.log",
+    benchmark:
+        "{root}benchmarks/extract_frames.tsv"
     conda:
         "../../envs/video.yaml"
     threads: config["threads"]["extract"]
