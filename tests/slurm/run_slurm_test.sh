@@ -17,7 +17,7 @@
 #      gres/gpu allocation for exactly the jobs that declare a GPU (check_run.py).
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
-# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 420),
+# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
 #              SLURM_TEST_CPUS, SLURM_TEST_GPUS (the node's CPUs, default max(4, nproc),
 #              and fake GPUs, default as many as CPUs),
 #              SLURM_TEST_KEEP=1 (keep the scratch folder), VENV (default <repo>/.venv).
@@ -29,7 +29,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV=${VENV:-$REPO/.venv}
-RUN_TIMEOUT=${SLURM_TEST_RUN_TIMEOUT:-420}
+RUN_TIMEOUT=${SLURM_TEST_RUN_TIMEOUT:-600}
 ETC_CONF=/etc/slurm/slurm.conf
 T0=$SECONDS
 
@@ -42,25 +42,32 @@ die() {
 [[ $(id -u) == 0 ]] || die "must run as root (installs packages, runs slurmd)"
 command -v apt-get >/dev/null || die "needs apt-get (Debian/Ubuntu)"
 [[ -x $VENV/bin/snakemake ]] || die "no snakemake in $VENV: run 'bash run.sh tests' (or set VENV)"
-if [[ -e $ETC_CONF || -L $ETC_CONF ]] && ! grep -qs "srstudy-slurm-test" "$ETC_CONF"; then
+if [[ -L $ETC_CONF && $(readlink "$ETC_CONF") == /tmp/srstudy-slurm.*/etc/slurm.conf ]]; then
+  rm -f "$ETC_CONF" # left behind by an earlier run that was killed
+elif [[ -e $ETC_CONF || -L $ETC_CONF ]]; then
   die "$ETC_CONF exists and is not this test's: refusing to run on a machine with a real Slurm"
 fi
 
 SCRATCH=$(mktemp -d /tmp/srstudy-slurm.XXXXXX)
 chmod 755 "$SCRATCH"
 mkdir -p "$SCRATCH"/{etc,log,run,state,spool,munge,mysql,work}
-chmod 700 "$SCRATCH/munge"
 PIDS=()
 NAMES=()
 RUN_PID=
 
+exec 3>&1 4>&2
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   set +e # clean up everything, whatever fails on the way
+  # A signal can land inside a command whose output is redirected (bounded ... >log):
+  # write to the script's own stdout and stderr again.
+  exec 1>&3 2>&4
   if [[ -n $RUN_PID ]] && kill -0 "$RUN_PID" 2>/dev/null; then
-    kill -KILL "$RUN_PID" 2>/dev/null || true
+    pkill -KILL -P "$RUN_PID" # the command under timeout (snakemake ignores TERM when hung)
+    kill -KILL "$RUN_PID"
   fi
+  [[ ${ADDED_POLICY:-0} == 1 ]] && rm -f "$POLICY"
   if [[ $status != 0 ]]; then
     for f in "$SCRATCH"/log/*.log; do
       [[ -s $f ]] && { echo "--- tail of $f"; tail -n 15 "$f"; }
@@ -131,7 +138,7 @@ trap 'exit 143' TERM
 bounded() {
   local seconds=$1
   shift
-  timeout -s KILL "$seconds" "$@" &
+  timeout -s KILL "$seconds" "$@" 3>&- 4>&- &
   RUN_PID=$!
   local rc=0
   wait "$RUN_PID" || rc=$?
@@ -145,7 +152,7 @@ bounded() {
 start() {
   local name=$1
   shift
-  setsid "$@" >"$SCRATCH/log/$name.out" 2>&1 </dev/null &
+  setsid "$@" >"$SCRATCH/log/$name.out" 2>&1 </dev/null 3>&- 4>&- &
   PIDS+=($!)
   NAMES+=("$name")
 }
@@ -184,7 +191,7 @@ else
     bounded 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${PACKAGES[@]}" >>"$SCRATCH/log/apt.log" 2>&1 || rc=$?
   fi
-  [[ $ADDED_POLICY == 1 ]] && rm -f "$POLICY"
+  [[ $ADDED_POLICY == 1 ]] && rm -f "$POLICY" && ADDED_POLICY=0
   [[ $rc == 0 ]] || die "apt-get failed (rc $rc): see $SCRATCH/log/apt.log"
 fi
 log "$(slurmctld -V), $(munged --version 2>&1 | awk '{print $1, $2}' | head -n1)"
