@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 
 
 VIDEOS = validate_config(config)
+DOWNLOADS = missing_downloads()
 
 
 include: "workflow/rules/video.smk"

@@ -4,7 +4,8 @@
 #                                        writes the report results/report.html
 #   bash run.sh tests [pytest args]      runs the test suite
 # Environment: PYTHON (interpreter for the venv, default python3),
-#              TORCH_SPEC (default torch==2.13.0; see README for CUDA builds).
+#              TORCH_SPEC (default torch==2.13.0; see README for CUDA builds),
+#              CORES (default all), GPU_SLOTS (default: GPUs, or CPU cores without one).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -34,12 +35,23 @@ setup() {
   fi
 }
 
+# How many gpu=1 jobs (train, upscale) may run at once: one per GPU; on a machine without
+# an NVIDIA GPU they run on the CPU, one per core (single-threaded model jobs in parallel
+# beat one multi-threaded job: small convolutions scale poorly across threads).
+gpu_slots() {
+  local gpus=0
+  if command -v nvidia-smi >/dev/null; then
+    gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+  fi
+  if ((gpus > 0)); then echo "$gpus"; else nproc; fi
+}
+
 command=${1:-}
 shift || true
 case $command in
   study)
     setup
-    .venv/bin/snakemake --cores "${CORES:-all}" --resources gpu=1 "$@"
+    .venv/bin/snakemake --cores "${CORES:-all}" --resources gpu="${GPU_SLOTS:-$(gpu_slots)}" "$@"
     case " $* " in
       *" -n "* | *" --dry-run "* | *" --dryrun "*) ;;
       *)

@@ -52,6 +52,5 @@ def test_e2e_cost_table_has_a_row_per_job(e2e):
     assert len(train) == len(config["scales"]) * len(config["variants"])
     assert set(train["variant"]) == set(config["variants"])
     assert (table["seconds"] > 0).all() and (table["max_rss_mb"] > 0).all()
-    roots = 1 + len(config["ood_tests"])
-    assert (table["rule"] == "upscale").sum() == roots * len(train)
+    assert (table["rule"] == "upscale").sum() == len(train)  # one job upscales every test set
     assert (workdir / "results/tables/costs.html").stat().st_size > 0

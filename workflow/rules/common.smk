@@ -1,6 +1,7 @@
 # Shared by every stage: the package on the path, config validation, wildcard
 # constraints and the input functions that map wildcards to config.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def extract_params(wildcards):
 
 def variant_seeds(variant):
     return study_config.variant_spec(config, variant)["seeds"]
+
+
+UPSCALED = "{root}upscaled/x{{scale}}/{{variant}}/seed{{seed}}"
 
 
 def upscaled_dirs(wildcards):
@@ -225,7 +229,7 @@ def benchmark_files(wildcards):
         *expand(rules.degrade.benchmark, **per_root, scale=scales),
         *expand(rules.pack_h5.benchmark, scale=scales),
         *per_model(rules.train.benchmark, [RESULTS]),
-        *per_model(rules.upscale.benchmark),
+        *per_model(rules.upscale.benchmark, [RESULTS]),
         *expand(
             rules.score.benchmark, **per_root, scale=scales, variant=[BICUBIC, *config["variants"]]
         ),
@@ -236,3 +240,26 @@ def benchmark_files(wildcards):
         *expand(rules.psnr_map_figure.benchmark, scale=scales),
         *expand(rules.training_figure.benchmark, scale=scales),
     ]
+
+
+def missing_downloads():
+    """``{path: video spec}`` of configured videos that are missing but have a url."""
+    specs = {"video": config["video"]} | {
+        f"ood_tests.{name}.video": test["video"] for name, test in config["ood_tests"].items()
+    }
+    return {
+        str(VIDEOS[key]): spec
+        for key, spec in specs.items()
+        if key in VIDEOS and spec["url"] and not VIDEOS[key].exists()
+    }
+
+
+def download_source(wildcards):
+    """Url, size and sha256 of a video to download."""
+    spec = DOWNLOADS[wildcards.video]
+    return {key: spec[key] for key in ("url", "size", "sha256")}
+
+
+def download_pattern():
+    """Wildcard constraint matching exactly the videos to download."""
+    return "|".join(re.escape(path) for path in DOWNLOADS)

@@ -1,21 +1,25 @@
+# One job per variant x scale x seed upscales every test set (the study's and each
+# out-of-domain one): the model is loaded once.
+
+
 rule upscale:
     input:
         model=model_checkpoint,
-        degraded="{root}degraded/x{scale}",
+        degraded=expand("{root}degraded/x{{scale}}", root=roots()),
         code=package_modules("models", "upscale"),
     output:
-        directory("{root}upscaled/x{scale}/{variant}/seed{seed}"),
+        [directory(path) for path in expand(UPSCALED, root=roots())],
     log:
-        "{root}logs/upscale/x{scale}/{variant}/seed{seed}.log",
+        "results/logs/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:
-        "{root}benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv"
+        "results/benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["upscale"]
     resources:
         gpu=1,
     params:
-        frames=test_frames,
+        frames=[frames_of(root, "test") for root in roots()],
         spec=train_spec,
         device=config["device"],
         tile=config["upscale"]["tile"],

@@ -20,18 +20,6 @@ rule extract_frames:
 # A configured video that is missing but has a 'url' is downloaded (checked against its
 # size and sha256 when given). On the machine that runs Snakemake, not as a cluster job:
 # compute nodes are often offline. Offline, the job fails saying where to put the file.
-import re
-
-VIDEO_SPECS = {"video": config["video"]} | {
-    f"ood_tests.{name}.video": test["video"] for name, test in config["ood_tests"].items()
-}
-DOWNLOADS = {
-    str(VIDEOS[key]): spec
-    for key, spec in VIDEO_SPECS.items()
-    if key in VIDEOS and spec["url"] and not VIDEOS[key].exists()
-}
-
-
 if DOWNLOADS:
 
     rule download_video:
@@ -39,14 +27,14 @@ if DOWNLOADS:
             "{video}",
         log:
             "results/logs/download_video/{video}.log",
+        benchmark:
+            "results/benchmarks/download_video/{video}.tsv"
         wildcard_constraints:
-            video="|".join(re.escape(path) for path in DOWNLOADS),
+            video=download_pattern(),
         localrule: True
         conda:
             "../../envs/video.yaml"
         params:
-            url=lambda wildcards: DOWNLOADS[wildcards.video]["url"],
-            size=lambda wildcards: DOWNLOADS[wildcards.video]["size"],
-            sha256=lambda wildcards: DOWNLOADS[wildcards.video]["sha256"],
+            source=download_source,
         script:
             "../scripts/download_video.py"

@@ -1,15 +1,16 @@
 from pathlib import Path
 
 from srstudy.jobs import logged
-from srstudy.upscale import upscale_frames
+from srstudy.upscale import upscale_test_sets
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
-    upscale_frames(
+    upscale_test_sets(
         sm.input.model,
-        Path(sm.input.degraded) / "bicubic",
-        sm.params.frames,
-        sm.output[0],
+        [
+            (Path(degraded) / "bicubic", frames, out_dir)
+            for degraded, frames, out_dir in zip(sm.input.degraded, sm.params.frames, sm.output, strict=True)
+        ],
         spec=sm.params.spec,
         scale=int(sm.wildcards.scale),
         device=sm.params.device,

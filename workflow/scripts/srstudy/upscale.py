@@ -65,6 +65,31 @@ def upscale_frame(model: nn.Module, bicubic_rgb: np.ndarray, halo: int, tile: in
     return to_uint8(ycbcr_to_rgb(ycbcr))
 
 
+def upscale_test_sets(
+    checkpoint_path: str | Path,
+    test_sets: list[tuple[str | Path, list[int], str | Path]],
+    spec: dict,
+    scale: int,
+    device: str = "auto",
+    tile: int = 256,
+    threads: int | None = None,
+) -> None:
+    """Upscale several test sets, each ``(bicubic_dir, frame indices, out_dir)``, with one
+    model loaded once. Writes ``out_dir/NNNNNN.png``; each folder appears atomically."""
+    if threads:
+        torch.set_num_threads(threads)
+    checkpoint = load_checkpoint(checkpoint_path, spec, scale)
+    model = build_model(checkpoint["spec"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model = prepare_for_inference(model, select_device(device))
+    halo = receptive_radius(checkpoint["spec"]["layers"])
+    for bicubic_dir, indices, out_dir in test_sets:
+        with atomic_directory(out_dir) as tmp:
+            for index in indices:
+                frame = upscale_frame(model, read_rgb(Path(bicubic_dir) / frame_name(index)), halo, tile)
+                write_png(tmp / frame_name(index), frame)
+
+
 def upscale_frames(
     checkpoint_path: str | Path,
     bicubic_dir: str | Path,
@@ -77,14 +102,4 @@ def upscale_frames(
     threads: int | None = None,
 ) -> None:
     """Write ``out_dir/NNNNNN.png`` for each test frame; the folder appears atomically."""
-    if threads:
-        torch.set_num_threads(threads)
-    checkpoint = load_checkpoint(checkpoint_path, spec, scale)
-    model = build_model(checkpoint["spec"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model = prepare_for_inference(model, select_device(device))
-    halo = receptive_radius(checkpoint["spec"]["layers"])
-    with atomic_directory(out_dir) as tmp:
-        for index in indices:
-            frame = upscale_frame(model, read_rgb(Path(bicubic_dir) / frame_name(index)), halo, tile)
-            write_png(tmp / frame_name(index), frame)
+    upscale_test_sets(checkpoint_path, [(bicubic_dir, indices, out_dir)], spec, scale, device, tile, threads)
