@@ -9,7 +9,7 @@ import skimage.data
 import torch
 from srstudy.images import frame_name, read_rgb, rgb_to_ycbcr, write_png
 from srstudy.models import build_model, receptive_radius
-from srstudy.upscale import CheckpointMismatch, infer_tiled, load_checkpoint, prepare_for_inference, upscale_frames
+from srstudy.upscale import CheckpointMismatch, infer_tiled, load_checkpoint, prepare_for_inference, upscale_test_sets
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 16}, {"kernel": 5, "channels": 8}, {"kernel": 5, "channels": 1}],
@@ -77,10 +77,12 @@ def test_pickled_code_in_a_checkpoint_is_never_run(tmp_path):
         load_checkpoint(path, SPEC, 3)
 
 
-def test_upscale_frames_keeps_bicubic_chroma(tmp_path):
+def test_upscale_test_sets_keeps_bicubic_chroma(tmp_path):
     bicubic = skimage.data.astronaut()[:120, :150]
     write_png(tmp_path / "bicubic" / frame_name(7), bicubic)
-    upscale_frames(save_checkpoint(tmp_path / "m.pt"), tmp_path / "bicubic", [7], tmp_path / "out", SPEC, 3, "cpu", 64)
+    upscale_test_sets(
+        save_checkpoint(tmp_path / "m.pt"), [(tmp_path / "bicubic", [7], tmp_path / "out")], SPEC, 3, "cpu", 64
+    )
     out = read_rgb(tmp_path / "out" / frame_name(7))
     assert out.shape == bicubic.shape and out.dtype == np.uint8
     chroma_error = np.abs(rgb_to_ycbcr(out)[..., 1:] - rgb_to_ycbcr(bicubic)[..., 1:])
@@ -92,6 +94,6 @@ def test_upscale_frames_keeps_bicubic_chroma(tmp_path):
 def test_failed_upscale_leaves_no_output(tmp_path):
     path = save_checkpoint(tmp_path / "m.pt")
     with pytest.raises(FileNotFoundError):
-        upscale_frames(path, tmp_path / "missing", [1], tmp_path / "out", SPEC, 3, "cpu")
+        upscale_test_sets(path, [(tmp_path / "missing", [1], tmp_path / "out")], SPEC, 3, "cpu")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]

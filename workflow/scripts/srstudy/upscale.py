@@ -88,18 +88,3 @@ def upscale_test_sets(
             for index in indices:
                 frame = upscale_frame(model, read_rgb(Path(bicubic_dir) / frame_name(index)), halo, tile)
                 write_png(tmp / frame_name(index), frame)
-
-
-def upscale_frames(
-    checkpoint_path: str | Path,
-    bicubic_dir: str | Path,
-    indices: list[int],
-    out_dir: str | Path,
-    spec: dict,
-    scale: int,
-    device: str = "auto",
-    tile: int = 256,
-    threads: int | None = None,
-) -> None:
-    """Write ``out_dir/NNNNNN.png`` for each test frame; the folder appears atomically."""
-    upscale_test_sets(checkpoint_path, [(bicubic_dir, indices, out_dir)], spec, scale, device, tile, threads)
