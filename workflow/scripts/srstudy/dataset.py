@@ -4,13 +4,13 @@ Frames, not pre-cut patches: the reference's 33x33/stride-14 patch files hold ea
 pixel ~5.6 times and run out of memory on whole 2160p scenes; patches are cut at
 training time instead."""
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 
-from srstudy.images import Y_FORMULA, atomic_path, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import Y_FORMULA, atomic_file, frame_name, modcrop, read_rgb, rgb_to_y
 
 CHUNK_SIDE = 256
 
@@ -31,25 +31,20 @@ def pack(
     """Write ``out_path`` with datasets ``hr`` and ``lr`` (N x H x W float32 Y/255; ``lr``
     is the bicubic-upscaled LR frame on the HR grid) and ``frames`` (the indices)."""
     frames_dir, degraded_dir = Path(frames_dir), Path(degraded_dir)
-    first = modcrop(read_rgb(frames_dir / frame_name(indices[0])), scale)
-    shape = (len(indices), *first.shape[:2])
+    with Image.open(frames_dir / frame_name(indices[0])) as first:  # reads the header only
+        width, height = first.size
+    shape = (len(indices), height - height % scale, width - width % scale)
     chunks = (1, min(CHUNK_SIDE, shape[1]), min(CHUNK_SIDE, shape[2]))
-    tmp = atomic_path(out_path, ".h5")
-    try:
-        with h5py.File(tmp, "w") as h5:
-            hr = h5.create_dataset("hr", shape, np.float32, chunks=chunks)
-            lr = h5.create_dataset("lr", shape, np.float32, chunks=chunks)
-            h5.create_dataset("frames", data=np.asarray(indices, np.int64))
-            for row, index in enumerate(indices):
-                hr[row] = y_plane(modcrop(read_rgb(frames_dir / frame_name(index)), scale))
-                lr[row] = y_plane(read_rgb(degraded_dir / "bicubic" / frame_name(index)))
-            h5.attrs.update(
-                {"scale": scale, "frames": indices, "y_formula": Y_FORMULA, "y_scale": "Y / 255", **(attrs or {})}
-            )
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(out_path, ".h5") as tmp, h5py.File(tmp, "w") as h5:
+        hr = h5.create_dataset("hr", shape, np.float32, chunks=chunks)
+        lr = h5.create_dataset("lr", shape, np.float32, chunks=chunks)
+        h5.create_dataset("frames", data=np.asarray(indices, np.int64))
+        for row, index in enumerate(indices):
+            hr[row] = y_plane(modcrop(read_rgb(frames_dir / frame_name(index)), scale))
+            lr[row] = y_plane(read_rgb(degraded_dir / "bicubic" / frame_name(index)))
+        h5.attrs.update(
+            {"scale": scale, "frames": indices, "y_formula": Y_FORMULA, "y_scale": "Y / 255", **(attrs or {})}
+        )
 
 
 def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:

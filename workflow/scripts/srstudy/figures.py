@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from srstudy.images import atomic_path, modcrop, read_rgb  # noqa: E402
+from srstudy.images import atomic_file, modcrop, read_rgb  # noqa: E402
 from srstudy.metrics import mse_uint8, psnr_from_mse  # noqa: E402
 from srstudy.tables import BICUBIC, ci95_halfwidth, frame_means, load_scores, method_order  # noqa: E402
 
@@ -29,13 +29,9 @@ MAX_COLUMNS = 6
 
 def save(fig, path: str | os.PathLike) -> None:
     """Save a figure as PNG atomically and close it."""
-    tmp = atomic_path(path, ".png")
     try:
-        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_file(path, ".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
 

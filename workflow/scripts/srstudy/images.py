@@ -3,6 +3,7 @@ the BT.601 colour conversions of the reference SRCNN implementation."""
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +70,22 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Path:
     return Path(tmp)
 
 
+@contextmanager
+def atomic_file(final: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path beside ``final`` to write; it replaces ``final`` when the
+    block succeeds and is removed when it fails, so readers never see a partial file."""
+    tmp = atomic_path(final, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1) -> None:
     """Write an 8-bit RGB PNG atomically (a reader never sees a half-written file)."""
-    tmp = atomic_path(path, ".png")
-    try:
+    with atomic_file(path, ".png") as tmp:
         Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(tmp, format="PNG", compress_level=compress_level)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def frame_name(index: int) -> str:

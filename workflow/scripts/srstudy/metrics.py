@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from srstudy.images import atomic_path, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import atomic_file, frame_name, modcrop, read_rgb, rgb_to_y
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 COLUMNS = ("frame", "seed", *METRICS, "hr_path", "sr_path")
@@ -287,17 +287,11 @@ def score_folder(
 
 def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write score rows as CSV, atomically; floats at full precision, seed empty for None."""
-    tmp = atomic_path(path, ".csv")
-    try:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**row, "seed": "" if row["seed"] is None else row["seed"]})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "seed": "" if row["seed"] is None else row["seed"]})
 
 
 def _crop(image: np.ndarray, border: int) -> np.ndarray:

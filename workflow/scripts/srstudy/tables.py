@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from srstudy.images import atomic_path
+from srstudy.images import atomic_file
 from srstudy.metrics import METRICS
 
 BICUBIC = "bicubic"
@@ -368,23 +368,13 @@ def write_scale_tables(
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    tmp = atomic_path(path, ".csv")
-    try:
+    with atomic_file(path, ".csv") as tmp:
         table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    tmp = atomic_path(path)
-    try:
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _sorted(table: pd.DataFrame, order: list[str], extra: list[str]) -> pd.DataFrame:

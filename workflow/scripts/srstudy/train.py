@@ -7,7 +7,6 @@ killed job resumes where it stopped."""
 
 import csv
 import math
-import os
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srstudy.images import atomic_path
+from srstudy.images import atomic_file
 from srstudy.models import build_model, parameter_groups, receptive_radius, select_device
 from srstudy.upscale import infer_tiled
 
@@ -87,22 +86,15 @@ def evaluate(model: nn.Module, hr: np.ndarray, lr: np.ndarray, halo: int, tile: 
 
 
 def save_atomic(obj, path: str | Path) -> None:
-    tmp = atomic_path(path, ".pt")
-    try:
+    with atomic_file(path, ".pt") as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_log(rows: list[dict], path: str | Path) -> None:
-    tmp = atomic_path(path, ".csv")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, LOG_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _same_run(state: dict, spec: dict, scale: int, data: dict) -> bool:

@@ -4,7 +4,6 @@ import hashlib
 import http.client
 import importlib.metadata
 import json
-import os
 import re
 import subprocess
 import urllib.error
@@ -16,7 +15,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from srstudy.images import atomic_directory, atomic_path, frame_name, write_png
+from srstudy.images import atomic_directory, atomic_file, frame_name, write_png
 
 PACKAGE_PREFIX = "package:"
 
@@ -201,9 +200,8 @@ def download(
         + (f" ({expected})" if expected else "")
         + ", then run the workflow again"
     )
-    tmp = atomic_path(dest)
     digest, received = hashlib.sha256(), 0
-    try:
+    with atomic_file(dest) as tmp:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "srstudy-download"})
             with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
@@ -234,8 +232,5 @@ def download(
                 f"'{url}' has sha256 {digest.hexdigest()}, expected {sha256}: corrupt or not the configured "
                 f"file; {by_hand}"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     print(f"downloaded {dest} ({received} bytes, sha256 {digest.hexdigest()})", flush=True)
     return dest
