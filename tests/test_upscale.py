@@ -9,7 +9,15 @@ import skimage.data
 import torch
 from srstudy.images import frame_name, read_rgb, rgb_to_ycbcr, write_png
 from srstudy.models import build_model, receptive_radius
-from srstudy.upscale import CheckpointMismatch, infer_tiled, load_checkpoint, prepare_for_inference, upscale_test_sets
+from srstudy.upscale import (
+    CheckpointMismatch,
+    autocast,
+    infer_tiled,
+    load_checkpoint,
+    prepare_for_inference,
+    tile_for,
+    upscale_test_sets,
+)
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 16}, {"kernel": 5, "channels": 8}, {"kernel": 5, "channels": 1}],
@@ -97,3 +105,21 @@ def test_failed_upscale_leaves_no_output(tmp_path):
         upscale_test_sets(path, [(tmp_path / "missing", [1], tmp_path / "out")], SPEC, 3, "cpu")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@pytest.mark.parametrize(("precision", "tolerance"), [("bf16", 2e-2), ("fp16", 2e-3)])
+def test_mixed_precision_inference_is_close_to_fp32(model, precision, tolerance):
+    """Autocast runs the convolutions in half precision: close to fp32, not equal."""
+    plane = (skimage.data.camera()[:150, :211] / 255.0).astype(np.float32)
+    exact = infer_tiled(model, plane, receptive_radius(SPEC["layers"]), 64)
+    mixed = infer_tiled(model, plane, receptive_radius(SPEC["layers"]), 64, precision=precision)
+    assert mixed.dtype == np.float32
+    assert 0 < np.abs(mixed - exact).max() < tolerance
+
+
+def test_tile_auto_and_unknown_precision():
+    assert tile_for("auto", torch.device("cpu")) == 512
+    assert tile_for("auto", torch.device("cuda")) == 1024
+    assert tile_for(96, torch.device("cpu")) == 96
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; choose one of"):
+        autocast(torch.device("cpu"), "fp8")

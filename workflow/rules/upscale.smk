@@ -23,5 +23,6 @@ rule upscale:
         spec=train_spec,
         device=config["device"],
         tile=config["upscale"]["tile"],
+        precision=config["precision"],
     script:
         "../scripts/upscale.py"

@@ -16,4 +16,5 @@ with logged(sm.log[0]):
         device=sm.params.device,
         tile=sm.params.tile,
         threads=sm.threads,
+        precision=sm.params.precision,
     )

