@@ -29,13 +29,13 @@ HAND_COMPUTED = [
 def test_y_formula_on_hand_computed_pixels(rgb, expected):
     pixel = np.array([[rgb]], np.uint8)
     assert rgb_to_y(pixel)[0, 0] == pytest.approx(expected, abs=1e-5)
-    assert y_plane(pixel)[0, 0] == pytest.approx(expected / 255, abs=1e-6)
+    assert y_plane(pixel)[0, 0] == round(expected)  # stored 8-bit, rounded like MATLAB's rgb2ycbcr
 
 
 def test_y_plane_studio_swing():
-    assert y_plane(np.full((2, 2, 3), 255, np.uint8)) == pytest.approx(np.full((2, 2), 235 / 255), abs=1e-6)
-    assert y_plane(np.zeros((2, 2, 3), np.uint8)) == pytest.approx(np.full((2, 2), 16 / 255), abs=1e-7)
-    assert y_plane(np.zeros((2, 2, 3), np.uint8)).dtype == np.float32
+    assert (y_plane(np.full((2, 2, 3), 255, np.uint8)) == 235).all()
+    assert (y_plane(np.zeros((2, 2, 3), np.uint8)) == 16).all()
+    assert y_plane(np.zeros((2, 2, 3), np.uint8)).dtype == np.uint8
     assert "65.738" in Y_FORMULA and "64.738" not in Y_FORMULA
 
 
@@ -58,8 +58,9 @@ def test_pack_writes_the_h5_set(tmp_path, synthetic_frames_dir, degraded_x3, nam
         assert h5["frames"][...].tolist() == indices
         for key in ("hr", "lr"):
             assert h5[key].shape == (len(indices), 180, 318)  # 320 wide, modcropped to 318 for x3
-            assert h5[key].dtype == np.float32
+            assert h5[key].dtype == np.uint8
             assert h5[key].chunks == (1, 180, CHUNK_SIDE)
+            assert h5[key].compression == "gzip"
         assert h5.attrs["scale"] == 3
         assert h5.attrs["frames"].tolist() == list(indices)
         assert h5.attrs["y_formula"] == Y_FORMULA
@@ -73,13 +74,14 @@ def test_pack_writes_the_h5_set(tmp_path, synthetic_frames_dir, degraded_x3, nam
             np.testing.assert_array_equal(h5["lr"][row], y_plane(bicubic_rgb))
             # And the formula written out once more, independently of rgb_to_y.
             r, g, b = (hr_rgb[..., c].astype(np.float64) for c in range(3))
-            np.testing.assert_allclose(h5["hr"][row], (16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256) / 255, 1e-6)
+            expected = np.floor(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256 + 0.5)
+            np.testing.assert_array_equal(h5["hr"][row], expected)
         assert not np.array_equal(h5["hr"][0], h5["lr"][0])
 
     hr, lr, read_attrs = read_frames(out)
     assert hr.shape == lr.shape == (len(indices), 180, 318)
     assert read_attrs["scale"] == 3 and read_attrs["video_sha256"] == "ab" * 32
-    assert 16 / 255 - 1e-6 <= hr.min() and hr.max() <= 235 / 255 + 1e-6
+    assert hr.dtype == np.uint8 and 16 <= hr.min() and hr.max() <= 235
 
 
 def test_pack_failure_leaves_no_file(tmp_path, synthetic_frames_dir, degraded_x3):
