@@ -17,7 +17,16 @@ from conftest import REPO
 from srstudy.dataset import pack
 from srstudy.degrade import degrade_frames
 from srstudy.images import frame_name, write_png
-from srstudy.train import LOG_COLUMNS, TrainingDiverged, gather, grid_patch_count, sample_patches, train
+from srstudy.train import (
+    LOG_COLUMNS,
+    TrainingDiverged,
+    gather,
+    grid_patch_count,
+    load_planes,
+    patch_batches,
+    sample_patches,
+    train,
+)
 
 SCALE = 3
 SPEC = {
@@ -63,6 +72,19 @@ def test_patches_are_cut_where_asked():
     assert grid_patch_count((1, 720, 1278), 33, 14) == 50 * 89
 
 
+def test_the_loader_cuts_float_batches_from_8bit_planes(h5_sets):
+    hr, lr, _ = load_planes(h5_sets[0])
+    assert hr.dtype == lr.dtype == np.uint8
+    origins = sample_patches(torch.Generator().manual_seed(0), hr.shape, 21, 10)
+    batches = list(patch_batches(torch.from_numpy(lr), torch.from_numpy(hr), origins, 21, 4, torch.device("cpu")))
+    assert len(batches) == 2  # whole batches only
+    inputs, targets = batches[1]
+    assert inputs.dtype == torch.float32 and inputs.shape == (4, 1, 21, 21)
+    assert inputs.is_contiguous(memory_format=torch.channels_last)
+    frame, top, left = origins[5].tolist()
+    assert torch.equal(targets[1, 0], torch.from_numpy(hr[frame, top : top + 21, left : left + 21]).float() / 255)
+
+
 def test_short_training_lowers_the_loss_and_writes_checkpoint_and_log(h5_sets, tmp_path):
     best = run(h5_sets, tmp_path)
     log = pd.read_csv(tmp_path / "log.csv")
@@ -76,6 +98,14 @@ def test_short_training_lowers_the_loss_and_writes_checkpoint_and_log(h5_sets, t
     assert checkpoint["scale"] == SCALE and checkpoint["spec"] == SPEC and checkpoint["seed"] == 123
     assert checkpoint["data"]["train"]["frames"] == [0, 1]
     assert best["epoch"] == checkpoint["epoch"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_training_lowers_the_loss(h5_sets, tmp_path, precision):
+    best = run(h5_sets, tmp_path, spec={**SPEC, "epochs": 2}, precision=precision)
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert log.loss.iloc[-1] < log.loss.iloc[0] and np.isfinite(log.eval_psnr_y).all()
+    assert best["precision"] == precision
 
 
 def test_training_is_reproducible(h5_sets, tmp_path):

@@ -18,5 +18,6 @@ rule train:
     params:
         spec=train_spec,
         device=config["device"],
+        precision=config["precision"],
     script:
         "../scripts/train.py"

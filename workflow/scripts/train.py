@@ -13,5 +13,6 @@ with logged(sm.log[0]):
         log_path=sm.output.log,
         device=sm.params.device,
         threads=sm.threads,
+        precision=sm.params.precision,
         name=sm.wildcards.variant,
     )
