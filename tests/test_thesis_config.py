@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import REPO, SCHEMA
 from srstudy.config import check_semantics, frame_ids, validate_schema, variant_spec
-from srstudy.video import probe
+from srstudy.video import make_standin, probe
 
 THESIS = REPO / "config/thesis.yaml"
 SNAKEFILE = REPO / "Snakefile"
@@ -73,21 +73,9 @@ def explain(result) -> str:
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory, ffmpeg_exe) -> Path:
-    """A 3840x2160, 60 fps H.264 clip as long as the configured frames need: one second of a
-    flat colour encoded once, then repeated by stream copy (cheap: ~2 s)."""
-    folder = tmp_path_factory.mktemp("standin")
+    """A 3840x2160, 60 fps H.264 clip as long as the configured frames need."""
     frames_needed = max(max(frame_ids(r)) for r in thesis_config()["frames"].values()) + 1
-    second = folder / "second.mp4"
-    run = [ffmpeg_exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    subprocess.run(
-        [*run, "-f", "lavfi", "-i", "color=c=gray:size=3840x2160:rate=60", "-frames:v", "60"]
-        + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(second)],
-        check=True,
-        capture_output=True,
-    )
-    clip = folder / "bbb_standin_2160p60.mp4"
-    loops = -(-frames_needed // 60) - 1
-    subprocess.run([*run, "-stream_loop", str(loops), "-i", str(second), "-c", "copy", str(clip)], check=True)
+    clip = make_standin(tmp_path_factory.mktemp("standin") / "bbb_standin_2160p60.mp4", frames_needed)
     info = probe(clip, ffmpeg_exe)
     assert (info.width, info.height, info.fps) == (3840, 2160, 60)
     assert info.approx_frames >= frames_needed

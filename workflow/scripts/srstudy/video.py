@@ -234,3 +234,24 @@ def download(
             )
     print(f"downloaded {dest} ({received} bytes, sha256 {digest.hexdigest()})", flush=True)
     return dest
+
+
+def make_standin(
+    out: str | Path, frames: int, size: str = "3840x2160", fps: int = 60, ffmpeg_exe: str | None = None
+) -> Path:
+    """A synthetic H.264 clip of ``frames`` frames (flat grey) with the master's size and
+    rate, for dry runs and benchmarks of configs whose video is not at hand: one second
+    is encoded, then repeated by stream copy (~2 s for the thesis's 1560 frames)."""
+    out = Path(out)
+    run = [ffmpeg_binary(ffmpeg_exe), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    second = out.with_name(f"{out.stem}.second.mp4")
+    subprocess.run(
+        [*run, "-f", "lavfi", "-i", f"color=c=gray:size={size}:rate={fps}", "-frames:v", str(fps)]
+        + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(second)],
+        check=True,
+        capture_output=True,
+    )
+    loops = -(-frames // fps) - 1
+    subprocess.run([*run, "-stream_loop", str(loops), "-i", str(second), "-c", "copy", str(out)], check=True)
+    second.unlink()
+    return out
