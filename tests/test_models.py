@@ -8,6 +8,8 @@ from srstudy.config import validate_schema, variant_spec
 from srstudy.models import (
     ACTIVATIONS,
     build_model,
+    macs_per_pixel,
+    model_spec,
     parameter_count,
     parameter_groups,
     receptive_radius,
@@ -32,8 +34,11 @@ THESIS_PARAMETERS = {
 
 
 @pytest.fixture(scope="module")
-def default_config():
-    return validate_schema(yaml.safe_load((REPO / "config/config.yaml").read_text()), SCHEMA)
+def configs():
+    return {
+        name: validate_schema(yaml.safe_load((REPO / f"config/{name}.yaml").read_text()), SCHEMA)
+        for name in ("config", "thesis")
+    }
 
 
 def test_output_has_input_size():
@@ -43,15 +48,25 @@ def test_output_has_input_size():
 
 
 @pytest.mark.parametrize("name", sorted(THESIS_PARAMETERS))
-def test_thesis_variants_parameter_counts(default_config, name):
-    model = build_model(variant_spec(default_config, name))
+def test_thesis_variants_parameter_counts(configs, name):
+    model = build_model(variant_spec(configs["thesis"], name))
     assert parameter_count(model) == THESIS_PARAMETERS[name]
 
 
-def test_default_config_carries_the_thesis_variants(default_config):
-    assert set(THESIS_PARAMETERS) <= set(default_config["variants"])
-    assert variant_spec(default_config, "sigmoid")["activation"] == "sigmoid"
-    assert variant_spec(default_config, "elu")["activation"] == "elu"
+def test_macs_per_pixel_counts_every_weight_once():
+    assert macs_per_pixel(DEFAULT_LAYERS) == 81 * 64 + 25 * 64 * 32 + 25 * 32
+    model = build_model({"layers": DEFAULT_LAYERS, "activation": "relu"})
+    weights = sum(p.numel() for name, p in model.named_parameters() if name.endswith("weight"))
+    assert macs_per_pixel(DEFAULT_LAYERS) == weights
+
+
+def test_configs_carry_the_thesis_variants(configs):
+    assert set(THESIS_PARAMETERS) <= set(configs["thesis"]["variants"])
+    # The demo leaves out only additional_layer_full (41% of its compute); the rest build alike.
+    assert set(configs["config"]["variants"]) == set(THESIS_PARAMETERS) - {"additional_layer_full"}
+    for name in configs["config"]["variants"]:
+        demo, thesis = (model_spec(variant_spec(configs[c], name)) for c in ("config", "thesis"))
+        assert demo == thesis, name
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
