@@ -378,7 +378,8 @@ def vram(args, device, work: Path) -> list[dict]:
     if device.type != "cuda":
         return [row("GPU memory per thesis variant", "", "", None, "<= 8 GB", None, "skipped: needs --device cuda")]
     config = load_config(THESIS)
-    planes = torch.zeros((30, *UHD), dtype=torch.uint8, device=device)  # 30 train frames, resident
+    # The train sets as train() holds them on a GPU: 30 frames of 8-bit HR and LR planes.
+    lr_planes, hr_planes = (torch.zeros((30, *UHD), dtype=torch.uint8, device=device) for _ in range(2))
     out = []
     for name in config["variants"]:
         spec = variant_spec(config, name)
@@ -387,8 +388,9 @@ def vram(args, device, work: Path) -> list[dict]:
         model = build_model(spec).to(device).to(memory_format=torch.channels_last)
         optimizer = torch.optim.Adam(parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"]))
         scaler = grad_scaler(device, args.precision)
-        origins = sample_patches(torch.Generator().manual_seed(0), planes.shape, spec["patch_size"], 20 * 16)
-        for inputs, targets in patch_batches(planes, planes, origins.to(device), spec["patch_size"], 16, device):
+        origins = sample_patches(torch.Generator().manual_seed(0), hr_planes.shape, spec["patch_size"], 20 * 16)
+        batches = patch_batches(lr_planes, hr_planes, origins.to(device), spec["patch_size"], 16, device)
+        for inputs, targets in batches:
             train_step(model, optimizer, scaler, inputs, targets, args.precision)
         trained = torch.cuda.max_memory_allocated(device)
         model = prepare_for_inference(model, device)
