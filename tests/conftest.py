@@ -96,6 +96,30 @@ def sequential_decode():
     return read_sequential
 
 
+def set_key(path, value):
+    """A config change: set the key at ``path`` (a list of keys) to ``value``."""
+
+    def change(config):
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        config[last] = value
+
+    return change
+
+
+def rename_key(path, new):
+    """A config change: rename the key at ``path`` to ``new`` (a misspelling)."""
+
+    def change(config):
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        config[new] = config.pop(last)
+
+    return change
+
+
 @pytest.fixture
 def test_config() -> dict:
     """A fresh copy of the tiny CI config, as loaded from YAML (no defaults yet)."""
