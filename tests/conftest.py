@@ -2,6 +2,7 @@
 few frames of the embedded Big Buck Bunny clip. Nothing is mocked."""
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,17 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def make_lavfi_clip(ffmpeg_exe: str, out: Path, frames: int, size=SYNTHETIC_SIZE, source="testsrc2") -> Path:
+def make_lavfi_clip(
+    ffmpeg_exe: str, out: Path, frames: int, size=SYNTHETIC_SIZE, source="testsrc2", codec="libx264", pix_fmt="yuv420p"
+) -> Path:
+    """A clip from one of ffmpeg's lavfi sources (testsrc2 rounds sizes to even, testsrc does not)."""
     width, height = size
     subprocess.run(
         [
             ffmpeg_exe,
             *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
             *("-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate=25"),
-            *("-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)),
+            *("-frames:v", str(frames), "-c:v", codec, "-pix_fmt", pix_fmt, str(out)),
         ],
         check=True,
         capture_output=True,
@@ -96,6 +100,30 @@ def sequential_decode():
     return read_sequential
 
 
+def set_key(path, value):
+    """A config change: set the key at ``path`` (a list of keys) to ``value``."""
+
+    def change(config):
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        config[last] = value
+
+    return change
+
+
+def rename_key(path, new):
+    """A config change: rename the key at ``path`` to ``new`` (a misspelling)."""
+
+    def change(config):
+        *parents, last = path
+        for key in parents:
+            config = config[key]
+        config[new] = config.pop(last)
+
+    return change
+
+
 @pytest.fixture
 def test_config() -> dict:
     """A fresh copy of the tiny CI config, as loaded from YAML (no defaults yet)."""
@@ -107,12 +135,16 @@ def test_config() -> dict:
 SNAKEFILE = REPO / "Snakefile"
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TEST_CONFIG, targets=(), timeout: int = 600):
-    """Run Snakemake on this repository's Snakefile with ``workdir`` as working directory.
-    Targets come first: options such as --resources and --configfile take every word after them."""
+def snakemake(
+    workdir: Path, *args: str, configfile: Path = TEST_CONFIG, targets=(), timeout: int = 600, env: dict | None = None
+):
+    """Run Snakemake on this repository's Snakefile with ``workdir`` as working directory
+    (``env``: extra environment variables). Targets come first: options such as
+    --resources and --configfile take every word after them."""
     command = [sys.executable, "-m", "snakemake", *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
     command += ["--configfile", str(configfile), *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def explain(result) -> str:

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import yaml
-from conftest import BBB_SPEC, REPO, SCHEMA, SYNTHETIC_FRAMES, TEST_CONFIG
+from conftest import BBB_SPEC, REPO, SCHEMA, SYNTHETIC_FRAMES, TEST_CONFIG, make_lavfi_clip, rename_key, set_key
 from srstudy.config import ConfigError, check_semantics, check_videos, frame_ids, validate_schema, variant_spec
 from srstudy.video import resolve_video
 
@@ -79,45 +79,25 @@ def test_schema_keeps_given_values_and_variants_inherit(test_config):
     assert spec["activation"] == "elu" and spec["lr"] == 1e-3 and spec["patch_size"] == 33
 
 
-def _set(path, value):
-    def change(config):
-        *parents, last = path
-        for key in parents:
-            config = config[key]
-        config[last] = value
-
-    return change
-
-
-def _rename(path, new):
-    def change(config):
-        *parents, last = path
-        for key in parents:
-            config = config[key]
-        config[new] = config.pop(last)
-
-    return change
-
-
 SCHEMA_ERRORS = {
     # name: (change, text the message must hold: the key, the bad value)
-    "misspelled top-level key": (_rename(["scales"], "scale"), ["(top level)", "'scale'"]),
-    "misspelled frames key": (_rename(["frames", "train"], "trian"), ["frames:", "'trian'"]),
-    "misspelled range key": (_set(["frames", "test", "stpe"], 2), ["frames.test:", "'stpe'"]),
-    "misspelled defaults key": (_set(["defaults", "learning_rate"], 0.1), ["defaults:", "'learning_rate'"]),
-    "misspelled variant key": (_set(["variants", "elu", "activaton"], "elu"), ["variants.elu:", "'activaton'"]),
-    "misspelled ood key": (_rename(["ood_tests", "bikes", "frames"], "frame"), ["ood_tests.bikes:", "'frame'"]),
-    "scales not a list": (_set(["scales"], 2), ["scales:", "not of type 'array'"]),
-    "scale as a string": (_set(["scales"], ["2"]), ["scales[0]:", "not of type 'integer'"]),
-    "threads as a string": (_set(["threads", "train"], "2"), ["threads.train:", "not of type 'integer'"]),
-    "lr as a string": (_set(["defaults", "lr"], "1e-3"), ["defaults.lr:", "not of type 'number'"]),
-    "scale below 2": (_set(["scales"], [1, 2]), ["scales[0]:", "minimum of 2"]),
-    "duplicate scales": (_set(["scales"], [2, 2]), ["scales:", "non-unique"]),
-    "variant name with a space": (_set(["variants", "my variant"], {}), ["variants:", "'my variant'"]),
-    "variant name with a slash": (_set(["variants", "a/b"], {}), ["variants:", "'a/b'"]),
-    "unknown activation": (_set(["variants", "elu", "activation"], "swish"), ["variants.elu.activation:", "swish"]),
-    "bad device": (_set(["device"], "gpu"), ["device:", "'gpu'"]),
-    "negative frame": (_set(["frames", "eval", "start"], -1), ["frames.eval.start:", "minimum of 0"]),
+    "misspelled top-level key": (rename_key(["scales"], "scale"), ["(top level)", "'scale'"]),
+    "misspelled frames key": (rename_key(["frames", "train"], "trian"), ["frames:", "'trian'"]),
+    "misspelled range key": (set_key(["frames", "test", "stpe"], 2), ["frames.test:", "'stpe'"]),
+    "misspelled defaults key": (set_key(["defaults", "learning_rate"], 0.1), ["defaults:", "'learning_rate'"]),
+    "misspelled variant key": (set_key(["variants", "elu", "activaton"], "elu"), ["variants.elu:", "'activaton'"]),
+    "misspelled ood key": (rename_key(["ood_tests", "bikes", "frames"], "frame"), ["ood_tests.bikes:", "'frame'"]),
+    "scales not a list": (set_key(["scales"], 2), ["scales:", "not of type 'array'"]),
+    "scale as a string": (set_key(["scales"], ["2"]), ["scales[0]:", "not of type 'integer'"]),
+    "threads as a string": (set_key(["threads", "train"], "2"), ["threads.train:", "not of type 'integer'"]),
+    "lr as a string": (set_key(["defaults", "lr"], "1e-3"), ["defaults.lr:", "not of type 'number'"]),
+    "scale below 2": (set_key(["scales"], [1, 2]), ["scales[0]:", "minimum of 2"]),
+    "duplicate scales": (set_key(["scales"], [2, 2]), ["scales:", "non-unique"]),
+    "variant name with a space": (set_key(["variants", "my variant"], {}), ["variants:", "'my variant'"]),
+    "variant name with a slash": (set_key(["variants", "a/b"], {}), ["variants:", "'a/b'"]),
+    "unknown activation": (set_key(["variants", "elu", "activation"], "swish"), ["variants.elu.activation:", "swish"]),
+    "bad device": (set_key(["device"], "gpu"), ["device:", "'gpu'"]),
+    "negative frame": (set_key(["frames", "eval", "start"], -1), ["frames.eval.start:", "minimum of 0"]),
     "missing video": (lambda c: c.pop("video"), ["(top level)", "'video' is a required property"]),
 }
 
@@ -265,13 +245,14 @@ def test_frame_beyond_the_embedded_clip_is_refused(test_config):
     assert "frame 290 is configured" in videos_error(test_config)
 
 
-def test_scale_too_large_for_the_frame_is_refused(test_config, synthetic_clip):
-    synthetic_config(test_config, synthetic_clip)
-    test_config["scales"] = [2, 32]
+def test_scale_too_large_for_the_frame_is_refused(tmp_path, test_config, ffmpeg_exe):
+    small = make_lavfi_clip(ffmpeg_exe, tmp_path / "small.mp4", SYNTHETIC_FRAMES, size=(128, 72))
+    synthetic_config(test_config, small)
+    test_config["scales"] = [2, 16]  # 16 is the largest scale the schema allows
     message = videos_error(test_config)
     assert "video.path:" in message
-    assert "too small for scale 32" in message
-    assert "Remove scale 32 from 'scales'" in message
+    assert "too small for scale 16" in message
+    assert "Remove scale 16 from 'scales'" in message
     assert "scale 2 " not in message
 
 

@@ -93,7 +93,10 @@ def _misspelled(config):
 
 @pytest.mark.parametrize(
     ("change", "expected"),
-    [(_overlap, ["frames.train and frames.eval overlap"]), (_misspelled, ["'scale' was unexpected"])],
+    [
+        (_overlap, ["frames.train and frames.eval overlap"]),
+        (_misspelled, ["unknown key 'scale' (did you mean 'scales'?)"]),
+    ],
     ids=["overlapping-frames", "misspelled-key"],
 )
 def test_bad_config_fails_before_any_job(tmp_path, change, expected):

@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow/scripts"))
 
 from srstudy import config as study_config
+from srstudy.jobs import short_errors
 
 RESULTS = "results/"
 OOD_ROOT = "results/ood/{}/"
@@ -23,12 +24,14 @@ wildcard_constraints:
 
 
 def validate_config(config):
-    """Schema (with defaults), then the checks a schema cannot express."""
-    study_config.validate_schema(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-    )
-    study_config.check_semantics(config)
-    return study_config.check_videos(config)
+    """Schema (with defaults), then the checks a schema cannot express. A problem stops
+    Snakemake before any job with the message alone (SRSTUDY_DEBUG=1: with a traceback)."""
+    with short_errors():
+        study_config.validate_schema(
+            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        )
+        study_config.check_semantics(config)
+        return study_config.check_videos(config)
 
 
 def roots():

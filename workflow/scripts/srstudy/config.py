@@ -2,6 +2,7 @@
 what a schema cannot say (disjoint frame sets, a valid layer list, a usable video)."""
 
 import copy
+import difflib
 from pathlib import Path
 
 import jsonschema
@@ -44,9 +45,51 @@ def validate_schema(config: dict, schema_path: str | Path) -> dict:
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        lines = [f"  - {_key(e.absolute_path)}: {e.message}" for e in errors]
+        lines = [f"  - {_key(e.absolute_path)}: {_describe(e)}" for e in errors]
         raise ConfigError(f"config is invalid ({schema_path}):\n" + "\n".join(lines))
     return config
+
+
+# The schema's patterns, in words.
+PATTERNS = {
+    "^[A-Za-z0-9_-]+$": "letters, digits, '_' and '-' only",
+    "^(auto|cpu|mps|cuda(:[0-9]+)?)$": "auto, cpu, mps, cuda or cuda:<number>",
+    "^[0-9a-f]{64}$": "64 lowercase hexadecimal digits",
+}
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One schema error as a sentence that also says what is allowed."""
+    schema, value = error.schema, error.validator_value
+    if error.validator == "additionalProperties" and "properties" in schema:
+        allowed = sorted(schema["properties"])
+        unknown = [key for key in error.instance if key not in schema["properties"]]
+        guesses = [
+            f"'{key}' (did you mean '{close[0]}'?)" if close else f"'{key}'"
+            for key in unknown
+            for close in [difflib.get_close_matches(key, allowed, 1)]
+        ]
+        return f"unknown key {', '.join(guesses)}; allowed keys here: {', '.join(allowed)}"
+    if error.validator == "pattern":
+        words = PATTERNS.get(value, f"the pattern {value}")
+        if "propertyNames" in error.schema_path:
+            return (
+                f"the name '{error.instance}' is not allowed: use {words} "
+                "(names become folder names and Snakemake wildcards)"
+            )
+        return f"'{error.instance}' is not allowed; allowed: {words}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+        low, high, above = (schema.get(key) for key in ("minimum", "maximum", "exclusiveMinimum"))
+        if low is not None and high is not None:
+            allowed = f"{low} to {high}"
+        elif above is not None:
+            allowed = f"above {above}"
+        else:
+            allowed = f"at most {high}" if low is None else f"{low} or more"
+        return f"{error.message} (allowed: {allowed})"
+    if error.validator in ("minProperties", "minItems") and value == 1:
+        return f"{error.instance!r} is empty; give at least one entry"
+    return error.message
 
 
 def frame_ids(frame_range: dict) -> list[int]:

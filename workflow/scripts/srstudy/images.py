@@ -1,7 +1,10 @@
 """Image helpers shared by every stage: lossless PNG I/O, written atomically, and
 the BT.601 colour conversions of the reference SRCNN implementation."""
 
+import errno
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,11 +63,59 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+# Write errors that mean "no room": a full disk, a full quota, or a file size limit.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFullError(OSError):
+    """An output could not be written for lack of space; the message names it."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _errno(error: BaseException) -> int | None:
+    if isinstance(error, OSError):
+        return error.errno
+    # HDF5 (h5py) reports a failed write as a RuntimeError with the errno in its text.
+    found = re.search(r"\berrno = (\d+)", str(error))
+    return int(found.group(1)) if found else None
+
+
+def _no_space(error: BaseException, final: Path) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``final`` (the outermost output being written) if
+    ``error`` is a lack of space, else None."""
+    if (number := _errno(error)) not in NO_SPACE:
+        return None
+    return DiskFullError(
+        number,
+        f"could not write '{final}': {os.strerror(number)} (disk full, quota or file size limit). "
+        "Free some space and run the workflow again: finished outputs are kept, this one is redone",
+    )
+
+
+def _remove_leftovers(final: Path, suffix: str) -> None:
+    """Remove what a killed writer of ``final`` left: its temporary siblings (a rerun
+    writes ``final`` anew, and nothing else writes it meanwhile)."""
+    prefix = f".{final.name}."
+    with os.scandir(final.parent) as entries:
+        for entry in entries:
+            rest = entry.name[len(prefix) :]
+            if not (entry.name.startswith(prefix) and len(rest) == 8 + len(suffix) and rest.endswith(suffix)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                _rmtree(Path(entry.path))
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+
+
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Path:
     """A fresh temporary path beside ``final``: write there, then ``os.replace``."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
+    suffix = suffix or final.suffix
+    _remove_leftovers(final, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
     return Path(tmp)
@@ -73,11 +124,16 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Path:
 @contextmanager
 def atomic_file(final: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path beside ``final`` to write; it replaces ``final`` when the
-    block succeeds and is removed when it fails, so readers never see a partial file."""
+    block succeeds and is removed when it fails, so readers never see a partial file.
+    A write that fails for lack of space raises :class:`DiskFullError` naming ``final``."""
     tmp = atomic_path(final, suffix)
     try:
         yield tmp
         os.replace(tmp, final)
+    except (OSError, RuntimeError) as error:
+        if (no_space := _no_space(error, Path(final))) is None:
+            raise
+        raise no_space from error
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -102,12 +158,15 @@ class atomic_directory:
 
     def __enter__(self) -> Path:
         self.final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(self.final, "")
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", dir=self.final.parent))
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             _rmtree(self.tmp)
+            if no_space := _no_space(exc, self.final):
+                raise no_space from exc
             return
         self.tmp.chmod(0o777 & ~_UMASK)
         if self.final.exists():
@@ -116,6 +175,4 @@ class atomic_directory:
 
 
 def _rmtree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)

@@ -1,14 +1,50 @@
-"""Glue for Snakemake ``script:`` jobs."""
+"""Glue for Snakemake ``script:`` jobs and the Snakefile: a failure reads as one or two
+lines that say what is wrong; the full traceback goes to the job's log, and to the
+terminal too when ``SRSTUDY_DEBUG=1`` is set."""
 
+import os
+import sys
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+
+DEBUG_ENV = "SRSTUDY_DEBUG"
+
+
+def debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def summary(error: BaseException) -> str:
+    """The message of ``error``: the package's own errors are written to be read as they
+    are; any other gets its type and first line (the rest is in the log)."""
+    text = str(error).strip()
+    if type(error).__module__.split(".")[0] == "srstudy" and text:
+        return text
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+@contextmanager
+def short_errors(log=None):
+    """Turn an exception into ``error: <message>`` on stderr and exit status 1 (a
+    failed job for Snakemake); with ``SRSTUDY_DEBUG=1`` it propagates, traceback and all."""
+    try:
+        yield
+    except Exception as error:
+        if debug():
+            raise
+        print(f"error: {summary(error)}", file=sys.stderr)
+        if log:
+            print(f"  (full traceback in {log}; set {DEBUG_ENV}=1 to print it here too)", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 @contextmanager
 def logged(path):
-    """Send a job's output, and the traceback of a failure, to its log file; the
-    exception still propagates, so Snakemake reports the job as failed."""
-    with open(path, "w") as log:
+    """Send a job's output, and the traceback of a failure, to its log file; the failure
+    itself reaches the terminal as a short message (:func:`short_errors`) and the job
+    exits with status 1, so Snakemake reports it as failed and removes its outputs."""
+    with short_errors(path), open(path, "w") as log:
         try:
             with redirect_stdout(log), redirect_stderr(log):
                 yield

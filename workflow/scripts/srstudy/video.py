@@ -84,8 +84,15 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> VideoInfo:
     fps = _FPS.search(result.stderr[stream.end() :]) if stream else None
     duration = _DURATION.search(result.stderr)
     if not (stream and fps and duration):
-        last = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise VideoError(f"'{path}' is not a readable video (ffmpeg: {last[0]}): give a video file ffmpeg can decode")
+        if "moov atom not found" in result.stderr and _is_mp4(path):
+            raise VideoError(
+                f"video '{path}' is incomplete: its index (the mp4 'moov' atom) is missing, so the file was cut "
+                "off while downloading or copying; copy or download it again"
+            )
+        raise VideoError(
+            f"'{path}' is not a readable video (ffmpeg: {ffmpeg_gist(result.stderr)}): "
+            "give a video file ffmpeg can decode"
+        )
     hours, minutes, seconds = duration.groups()
     return VideoInfo(
         path=str(path),
@@ -94,6 +101,24 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> VideoInfo:
         fps=float(fps.group(1)),
         duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
     )
+
+
+def _is_mp4(path: Path) -> bool:
+    """Whether the file starts like an MP4/QuickTime file (an 'ftyp' box)."""
+    with open(path, "rb") as handle:
+        return handle.read(8)[4:] == b"ftyp"
+
+
+_LOG_PREFIX = re.compile(r"^(\[[^]]*\] )+")
+
+
+def ffmpeg_gist(stderr: str) -> str:
+    """The telling line of ffmpeg's error output (a 'partial file' notice if any, else the
+    last line), without its ``[component @ 0x...]`` prefixes."""
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in stderr.strip().splitlines()]
+    lines = [line for line in lines if line]
+    partial = [line for line in lines if "partial file" in line]
+    return (partial or lines or ["no output"])[-1]
 
 
 def sha256(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -152,15 +177,24 @@ def decode_frames(path: str | Path, indices: list[int], ffmpeg_exe: str | None =
         process.stdout.close()
         stderr = process.stderr.read().decode(errors="replace")
         process.wait()
-    if delivered < len(wanted) and process.returncode not in (0, None) and delivered == 0:
-        raise VideoError(f"ffmpeg could not decode '{path}': {stderr.strip()}")
-    if delivered < len(wanted):
-        detail = f" (ffmpeg: {stderr.strip()})" if stderr.strip() else ""
+    if delivered == len(wanted):
+        return
+    missing, detail = wanted[delivered], f" (ffmpeg: {ffmpeg_gist(stderr)})" if stderr.strip() else ""
+    # The file is shorter than its index says, or its stream ends well before the frame
+    # count the container announces (a margin for a rounded duration): cut off or damaged.
+    if "partial file" in stderr or (delivered and missing < info.approx_frames - 2):
         raise VideoError(
-            f"video '{path}' has fewer frames than configured: frame {wanted[delivered]} was asked for but only "
-            f"{delivered} of the {len(wanted)} wanted frames were decoded{detail}. "
-            "Use frame ranges inside the video (0-based) or a longer video"
+            f"video '{path}' could not be decoded up to frame {missing}, although its header announces about "
+            f"{info.approx_frames} frames ({info.duration:.2f} s at {info.fps:g} fps){detail}: the file is probably "
+            "truncated or damaged; copy or download it again"
         )
+    if process.returncode not in (0, None) and delivered == 0:
+        raise VideoError(f"ffmpeg could not decode '{path}'{detail}: give a video file ffmpeg can decode")
+    raise VideoError(
+        f"video '{path}' has fewer frames than configured: frame {missing} was asked for but only "
+        f"{delivered} of the {len(wanted)} wanted frames were decoded{detail}. "
+        "Use frame ranges inside the video (0-based) or a longer video"
+    )
 
 
 def extract_frames(
