@@ -40,7 +40,7 @@ from srstudy import figures, metrics, tables, upscale
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
-from srstudy.images import frame_name, read_rgb, write_png
+from srstudy.images import DiskFullError, check_free_space, frame_name, read_rgb, write_png
 from srstudy.jobs import DEBUG_ENV
 from srstudy.models import build_model
 from srstudy.train import LOG_COLUMNS, save_atomic, train, write_log
@@ -347,7 +347,7 @@ def test_path_with_shell_characters_is_never_interpreted(tmp_path, synthetic_cli
 # A training run in a child process, as the train job runs it: train.h5 eval.h5 spec model log.
 TRAIN = (
     "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), 123, 2, "
-    "*sys.argv[4:6], device='cpu', threads=1, progress=False)"
+    "*sys.argv[4:6], device='cpu', threads=1, progress=False, name='tiny')"
 )
 SLOW_EPOCHS = 3
 SLOW_LAYERS = [{"kernel": 9, "channels": 32}, {"kernel": 5, "channels": 16}, {"kernel": 5, "channels": 1}]
@@ -383,7 +383,7 @@ def test_diverging_training_fails_naming_variant_scale_and_epoch(study):
     log = "results/logs/train/x2/boom/seed123.log"
     assert re.search(
         r"^error: variant 'boom', scale 2, seed 123: loss became (inf|nan) in epoch 1 \(step \d+\); "
-        r"lower 'lr' for this variant\n"
+        r"lower variants\.boom\.lr \(or defaults\.lr\) in the config\n"
         rf"  \(full traceback in {re.escape(log)}; set {DEBUG_ENV}=1 to print it here too\)$",
         result.stderr,
         re.MULTILINE,
@@ -501,10 +501,9 @@ FULL_DISK = {
     "frame png": ("000001.png", "DiskFullError: could not write '{}': File too large (disk full"),
     "frames folder": ("frames", "DiskFullError: could not write '{}': File too large"),
     "degraded folder": ("x2", "DiskFullError: could not write '{}': File too large"),
-    # torch.save fails with its own RuntimeError, no errno in it (train.save_atomic writes
-    # through torch's C++ writer); the output is still never left behind.
-    "checkpoint": ("model.pt", "RuntimeError: [enforce fail at inline_container.cc"),
-    "training": ("run", "RuntimeError: [enforce fail at inline_container.cc"),
+    "checkpoint": ("model.pt", "DiskFullError: could not write '{}': File too large"),
+    # Training fails on its first checkpoint of progress, inside the run folder.
+    "training": ("run", "DiskFullError: could not write '{}/resume.pt': File too large"),
     "training log": ("log.csv", "DiskFullError: could not write '{}': File too large"),
     "scores csv": ("default.csv", "DiskFullError: could not write '{}': File too large"),
     "table csv": ("summary.csv", "DiskFullError: could not write '{}': File too large"),
@@ -604,7 +603,10 @@ def test_every_rule_output_is_covered_by_the_full_disk_cases():
 # Calls that write a file, and where each one may stand.
 WRITE_METHODS = {"to_csv", "savefig", "write_text", "write_bytes", "save", "to_hdf", "to_parquet", "to_json"}
 ATOMIC = {"atomic_file", "atomic_directory"}
-NOT_OUTPUTS = {("srstudy/jobs.py", "open")}  # a job's log: written as the job runs
+NOT_OUTPUTS = {
+    ("srstudy/jobs.py", "open"),  # a job's log: written as the job runs
+    ("srstudy/train.py", "save"),  # torch.save into memory; the bytes then go through atomic_file
+}
 
 
 def _name(node: ast.AST) -> str | None:
@@ -703,8 +705,12 @@ def evil_checkpoint(path: Path, marker: Path) -> Path:
 def test_checkpoint_carrying_code_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "code_ran"
     path = evil_checkpoint(tmp_path / "model.pt", marker)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    with pytest.raises(pickle.UnpicklingError) as error:
         load_checkpoint(path, TINY, 2)
+    assert str(error.value) == (
+        f"checkpoint '{path}' refused: it holds pickled objects other than tensors and plain data "
+        "(it may carry code, which is never run); use a checkpoint this workflow wrote, or delete it and rerun"
+    )
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the control: loaded unsafely, the payload runs
     assert marker.exists()
@@ -749,6 +755,20 @@ def test_checkpoint_of_another_variant_and_scale_is_refused(tiny_run):
         "Retrain it (delete the file and rerun)"
     )
     assert load_checkpoint(out / "model.pt", TINY, 2)["scale"] == 2  # the control
+
+
+def test_checkpoint_of_another_variant_with_the_same_model_is_refused(tiny_run):
+    """Same layers, activation and scale, but trained as another variant (e.g. copied)."""
+    out, _, _ = tiny_run
+    with pytest.raises(CheckpointMismatch, match="it belongs to variant 'tiny', not 'elu'"):
+        load_checkpoint(out / "model.pt", TINY, 2, variant="elu")
+    assert load_checkpoint(out / "model.pt", TINY, 2, variant="tiny")["variant"] == "tiny"
+
+
+def test_h5_pack_refuses_to_start_without_the_space_it_needs(tmp_path):
+    with pytest.raises(DiskFullError, match=r"could not write '.*train.h5': it needs up to \d+ MB and the disk has"):
+        check_free_space(tmp_path / "train.h5", 1 << 62)
+    check_free_space(tmp_path / "train.h5", 1)  # the control
 
 
 # --- errors: one or two lines, the traceback in the log ----------------------------------

@@ -17,4 +17,5 @@ with logged(sm.log[0]):
         tile=sm.params.tile,
         threads=sm.threads,
         precision=sm.params.precision,
+        variant=sm.wildcards.variant,
     )

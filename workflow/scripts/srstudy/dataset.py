@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from srstudy.images import Y_FORMULA, atomic_file, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import Y_FORMULA, atomic_file, check_free_space, frame_name, modcrop, read_rgb, rgb_to_y
 
 CHUNK_SIDE = 256
 COMPRESSION = {"compression": "gzip", "compression_opts": 1}  # on 720p frames: within 2% of level 9, 3x faster
@@ -38,6 +38,7 @@ def pack(
         width, height = first.size
     shape = (len(indices), height - height % scale, width - width % scale)
     chunks = (1, min(CHUNK_SIDE, shape[1]), min(CHUNK_SIDE, shape[2]))
+    check_free_space(out_path, 2 * shape[0] * shape[1] * shape[2])  # both planes, before gzip
     with atomic_file(out_path, ".h5") as tmp, h5py.File(tmp, "w") as h5:
         hr = h5.create_dataset("hr", shape, np.uint8, chunks=chunks, **COMPRESSION)
         lr = h5.create_dataset("lr", shape, np.uint8, chunks=chunks, **COMPRESSION)

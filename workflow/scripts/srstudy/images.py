@@ -94,6 +94,19 @@ def _no_space(error: BaseException, final: Path) -> DiskFullError | None:
     )
 
 
+def check_free_space(final: str | os.PathLike, needed: int) -> None:
+    """Refuse to start writing ``final`` when its disk has less than ``needed`` bytes free
+    (for writers such as HDF5 that fail badly when the disk fills mid-write)."""
+    folder = Path(final).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if (free := shutil.disk_usage(folder).free) < needed:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"could not write '{final}': it needs up to {needed / 1e6:.0f} MB and the disk has "
+            f"{free / 1e6:.0f} MB free. Free some space and run the workflow again: finished outputs are kept",
+        )
+
+
 def _remove_leftovers(final: Path, suffix: str) -> None:
     """Remove what a killed writer of ``final`` left: its temporary siblings (a rerun
     writes ``final`` anew, and nothing else writes it meanwhile)."""

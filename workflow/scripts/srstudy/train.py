@@ -6,6 +6,7 @@ checkpoint with the best eval PSNR is kept. Progress is saved after every epoch,
 killed job resumes where it stopped."""
 
 import csv
+import io
 import math
 import time
 from pathlib import Path
@@ -135,8 +136,12 @@ def evaluate(
 
 
 def save_atomic(obj, path: str | Path) -> None:
+    """``torch.save`` to memory, then one atomic write through Python: a full disk gives a
+    DiskFullError naming the file (torch's own writer reports no errno)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_file(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def write_log(rows: list[dict], path: str | Path) -> None:
@@ -233,7 +238,7 @@ def train(
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"variant '{name}', scale {scale}, seed {seed}: loss became {loss} in epoch {epoch} "
-                    f"(step {step + 1}); lower 'lr' for this variant"
+                    f"(step {step + 1}); lower variants.{name}.lr (or defaults.lr) in the config"
                 )
             total += loss
             bar.set_postfix(loss=f"{total / (step + 1):.3g}")
@@ -251,6 +256,7 @@ def train(
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
                 "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "variant": name,
                 "spec": spec,
                 "scale": scale,
                 "seed": seed,

@@ -1,6 +1,7 @@
 """Stage 5: upscale test frames with a trained model: Y through the network (tiled,
 exact, in bounded memory), Cb/Cr from the bicubic upscale, 8-bit RGB PNGs out."""
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +73,25 @@ def infer_tiled(
     return out.cpu().numpy()
 
 
-def load_checkpoint(path: str | Path, spec: dict | None = None, scale: int | None = None) -> dict:
+class UnsafeCheckpoint(pickle.UnpicklingError):
+    """A checkpoint holding pickled objects other than tensors and plain data."""
+
+
+def load_checkpoint(
+    path: str | Path, spec: dict | None = None, scale: int | None = None, variant: str | None = None
+) -> dict:
     """Load a checkpoint safely (``weights_only=True``: no pickled code runs) and refuse
-    one whose model spec or scale differs from the configured ones."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    one whose model spec, scale or variant differs from the configured ones."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpoint(
+            f"checkpoint '{path}' refused: it holds pickled objects other than tensors and plain data "
+            "(it may carry code, which is never run); use a checkpoint this workflow wrote, or delete it and rerun"
+        ) from error
     problems = []
+    if variant is not None and checkpoint.get("variant", variant) != variant:
+        problems.append(f"it belongs to variant '{checkpoint['variant']}', not '{variant}'")
     if spec is not None and model_spec(checkpoint["spec"]) != model_spec(spec):
         problems.append(f"its model is {model_spec(checkpoint['spec'])}, the config asks for {model_spec(spec)}")
     if scale is not None and checkpoint["scale"] != scale:
@@ -107,12 +122,13 @@ def upscale_test_sets(
     tile: int | str = "auto",
     threads: int | None = None,
     precision: str = "fp32",
+    variant: str | None = None,
 ) -> None:
     """Upscale several test sets, each ``(bicubic_dir, frame indices, out_dir)``, with one
     model loaded once. Writes ``out_dir/NNNNNN.png``; each folder appears atomically."""
     if threads:
         torch.set_num_threads(threads)
-    checkpoint = load_checkpoint(checkpoint_path, spec, scale)
+    checkpoint = load_checkpoint(checkpoint_path, spec, scale, variant)
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dict"])
     device = select_device(device)
