@@ -101,6 +101,13 @@ def synchronize(device) -> None:
 def peak_memory(device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and
+    # exec, so a child of a big process would report the parent's peak.
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
