@@ -43,12 +43,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow/scripts"))
 from srstudy.config import frame_ids, validate_schema, variant_spec  # noqa: E402
-from srstudy.dataset import pack  # noqa: E402
+from srstudy.dataset import pack, read_frames  # noqa: E402
 from srstudy.degrade import degrade_frames  # noqa: E402
 from srstudy.images import atomic_file, frame_name, modcrop, read_rgb  # noqa: E402
 from srstudy.metrics import calculate_psnr  # noqa: E402
 from srstudy.models import build_model, macs_per_pixel, parameter_groups, receptive_radius, select_device  # noqa: E402
-from srstudy.train import grad_scaler, load_planes, patch_batches, sample_patches, train_step  # noqa: E402
+from srstudy.train import grad_scaler, patch_batches, sample_patches, train_step  # noqa: E402
 from srstudy.upscale import infer_tiled, load_checkpoint, prepare_for_inference, tile_for, upscale_frame  # noqa: E402
 from srstudy.video import extract_frames, make_standin, resolve_video  # noqa: E402
 
@@ -195,7 +195,7 @@ REFERENCE_PATCH, REFERENCE_STRIDE, REFERENCE_BATCH = 33, 14, 16
 def write_reference_h5(planes_h5: Path, out: Path) -> int:
     """The reference's prepare.py layout: every 33x33 patch at stride 14, float32 Y in
     0..255, datasets 'lr' and 'hr' of N x 33 x 33. Returns the patch count."""
-    hr, lr, _ = load_planes(planes_h5)
+    hr, lr, _ = read_frames(planes_h5)
     p, s = REFERENCE_PATCH, REFERENCE_STRIDE
     rows, cols = range(0, hr.shape[1] - p + 1, s), range(0, hr.shape[2] - p + 1, s)
 
@@ -239,7 +239,7 @@ def loader(args, device, work: Path) -> list[dict]:
 
     patches = 200_000
     start = time.perf_counter()  # the workflow's loader, its one-time h5 load included
-    hr, lr, _ = load_planes(planes_h5)
+    hr, lr, _ = read_frames(planes_h5)
     origins = sample_patches(torch.Generator().manual_seed(0), hr.shape, REFERENCE_PATCH, patches)
     planes = [torch.from_numpy(p) for p in (lr, hr)]
     for _ in patch_batches(*planes, origins, REFERENCE_PATCH, REFERENCE_BATCH, torch.device("cpu")):

@@ -14,7 +14,7 @@ import pytest
 import skimage.data
 import torch
 from conftest import REPO
-from srstudy.dataset import pack
+from srstudy.dataset import pack, read_frames
 from srstudy.degrade import degrade_frames
 from srstudy.images import frame_name, write_png
 from srstudy.train import (
@@ -22,7 +22,6 @@ from srstudy.train import (
     TrainingDiverged,
     gather,
     grid_patch_count,
-    load_planes,
     patch_batches,
     sample_patches,
     train,
@@ -73,7 +72,7 @@ def test_patches_are_cut_where_asked():
 
 
 def test_the_loader_cuts_float_batches_from_8bit_planes(h5_sets):
-    hr, lr, _ = load_planes(h5_sets[0])
+    hr, lr, _ = read_frames(h5_sets[0])
     assert hr.dtype == lr.dtype == np.uint8
     origins = sample_patches(torch.Generator().manual_seed(0), hr.shape, 21, 10)
     batches = list(patch_batches(torch.from_numpy(lr), torch.from_numpy(hr), origins, 21, 4, torch.device("cpu")))

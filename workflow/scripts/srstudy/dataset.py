@@ -58,6 +58,8 @@ def pack(
 
 
 def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(hr, lr, attrs)`` of an h5 set, loaded into memory."""
+    """``(hr, lr, attrs)`` of an h5 set, loaded into memory: 8-bit planes as stored, and
+    the attributes as plain Python values plus ``frames`` (the indices)."""
     with h5py.File(path, "r") as h5:
-        return h5["hr"][...], h5["lr"][...], dict(h5.attrs)
+        attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
+        return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}

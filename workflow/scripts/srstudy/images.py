@@ -2,6 +2,7 @@
 the BT.601 colour conversions of the reference SRCNN implementation."""
 
 import errno
+import math
 import os
 import re
 import shutil
@@ -155,6 +156,11 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1)
     """Write an 8-bit RGB PNG atomically (a reader never sees a half-written file)."""
     with atomic_file(path, ".png") as tmp:
         Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(tmp, format="PNG", compress_level=compress_level)
+
+
+def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
+    """``10 log10(data_range^2 / mse)``; ``inf`` for identical images."""
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)
 
 
 def frame_name(index: int) -> str:

@@ -15,7 +15,6 @@ degradation produced); the upscaled frame must have that size.
 """
 
 import csv
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from srstudy.images import atomic_file, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import atomic_file, frame_name, modcrop, psnr_from_mse, read_rgb, rgb_to_y
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 COLUMNS = ("frame", "seed", *METRICS, "hr_path", "sr_path")
@@ -50,11 +49,6 @@ def crop_border(image: np.ndarray, border: int) -> np.ndarray:
     if min(image.shape[:2]) <= 2 * border:
         raise ScoreError(f"an image of {image.shape[1]}x{image.shape[0]} has nothing left after a {border} px crop")
     return image[border:-border, border:-border, ...]
-
-
-def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
-    """``10 log10(data_range^2 / mse)``; ``inf`` for identical images."""
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)
 
 
 def mse_uint8(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:

@@ -11,13 +11,13 @@ import math
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from srstudy.images import atomic_file
+from srstudy.dataset import read_frames
+from srstudy.images import atomic_file, psnr_from_mse
 from srstudy.models import build_model, parameter_groups, receptive_radius, select_device
 from srstudy.upscale import autocast, infer_tiled, tile_for
 
@@ -29,20 +29,6 @@ RESUMABLE_CHANGES = ("epochs",)
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite."""
-
-
-def load_planes(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(hr, lr, attrs)`` of an h5 set: 8-bit Y planes, as stored (a quarter of float32)."""
-    with h5py.File(path, "r") as h5:
-        return (
-            h5["hr"][...],
-            h5["lr"][...],
-            {k: _plain(v) for k, v in h5.attrs.items()} | {"frames": h5["frames"][...].tolist()},
-        )
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def grid_patch_count(shape: tuple[int, ...], patch: int, stride: int) -> int:
@@ -117,9 +103,8 @@ def train_step(model, optimizer, scaler, inputs, targets, precision: str = "fp32
     return loss.item()
 
 
-def psnr(reference: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
-    mse = float(np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)
+def mse(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2))
 
 
 def evaluate(
@@ -128,7 +113,7 @@ def evaluate(
     """Mean Y-PSNR (on Y/255, whole planes, output clamped to 0..1) over the eval frames."""
     model.eval()
     scores = [
-        psnr(unit(h), np.clip(infer_tiled(model, unit(low), halo, tile, precision=precision), 0.0, 1.0))
+        psnr_from_mse(mse(unit(h), np.clip(infer_tiled(model, unit(low), halo, tile, precision=precision), 0, 1)), 1.0)
         for h, low in zip(hr, lr, strict=True)
     ]
     model.train()
@@ -192,8 +177,8 @@ def train(
         torch.set_num_threads(threads)
     state_path = Path(state_path or Path(model_path).with_name("resume.pt"))
     device = select_device(device)
-    hr, lr, train_attrs = load_planes(train_h5)
-    eval_hr, eval_lr, eval_attrs = load_planes(eval_h5)
+    hr, lr, train_attrs = read_frames(train_h5)
+    eval_hr, eval_lr, eval_attrs = read_frames(eval_h5)
     patch, batch = spec["patch_size"], spec["batch_size"]
     if hr.shape[1] < patch or hr.shape[2] < patch:
         raise ValueError(
@@ -208,9 +193,10 @@ def train(
     model = build_model(spec).to(device)
     optimizer = torch.optim.Adam(parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"]))
     best, rows, start_epoch = None, [], 0
+    run = spec | {"seed": seed, "precision": precision}  # what saved progress must match
     state = _load_state(state_path)
     if state is not None:
-        if _same_run(state, spec | {"seed": seed, "precision": precision}, scale, data):
+        if _same_run(state, run, scale, data):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             best, rows, start_epoch = state["best"], state["rows"], state["epoch"]
@@ -253,9 +239,10 @@ def train(
             }
         )
         print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
-                "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "state_dict": weights,
                 "variant": name,
                 "spec": spec,
                 "scale": scale,
@@ -269,12 +256,12 @@ def train(
             }
         save_atomic(
             {
-                "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "model": weights,
                 "optimizer": optimizer.state_dict(),
                 "epoch": epoch,
                 "best": best,
                 "rows": rows,
-                "spec": spec | {"seed": seed, "precision": precision},
+                "spec": run,
                 "scale": scale,
                 "data": data,
             },
