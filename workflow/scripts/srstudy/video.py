@@ -8,6 +8,7 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,11 +152,12 @@ def select_expression(indices: list[int]) -> str:
     return "+".join(terms)
 
 
-def decode_frames(path: str | Path, indices: list[int], ffmpeg_exe: str | None = None):
+def decode_frames(path: str | Path, indices: list[int], ffmpeg_exe: str | None = None, info: VideoInfo | None = None):
     """Yield ``(index, HxWx3 uint8 RGB)`` for the given 0-based frame numbers, counted
-    as decoded (every frame, no timestamp-based dropping or duplication)."""
+    as decoded (every frame, no timestamp-based dropping or duplication). ``info``: the
+    video's probe, if the caller has it already."""
     wanted = sorted(set(indices))
-    info = probe(path, ffmpeg_exe)
+    info = info or probe(path, ffmpeg_exe)
     select = select_expression(wanted)
     process = (
         ffmpeg.input(str(path))
@@ -203,12 +205,16 @@ def extract_frames(
     """Write each wanted frame as ``out_dir/NNNNNN.png`` (8-bit RGB, lossless) plus a
     ``manifest.json`` (video, checksum, size, frames). The folder appears atomically."""
     info = probe(video, ffmpeg_exe)
-    with atomic_directory(out_dir) as tmp, ThreadPoolExecutor(max(1, threads)) as pool:
-        writes = [
-            pool.submit(write_png, tmp / frame_name(i), rgb.copy())
-            for i, rgb in decode_frames(video, indices, ffmpeg_exe)
-        ]
-        for write in writes:
+    threads = max(1, threads)
+    with atomic_directory(out_dir) as tmp, ThreadPoolExecutor(threads) as pool:
+        # Each decoded frame is its own buffer (no copy needed). At most two per thread
+        # wait to be written: decoding outruns PNG writing, and 2160p frames are 25 MB.
+        pending = deque()
+        for index, rgb in decode_frames(video, indices, ffmpeg_exe, info):
+            pending.append(pool.submit(write_png, tmp / frame_name(index), rgb))
+            if len(pending) > 2 * threads:
+                pending.popleft().result()
+        for write in pending:
             write.result()
         manifest = {**asdict(info), "sha256": sha256(video), "frames": sorted(set(indices))}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
