@@ -28,7 +28,7 @@ rule all:
     input:
         expand("results/h5/x{scale}/{split}.h5", scale=config["scales"], split=["train", "eval"]),
         expand("{root}degraded/x{scale}", root=roots(), scale=config["scales"]),
-        per_model("results/models/x{scale}/{variant}/seed{seed}/log.csv", ["results/"]),
-        per_model("{root}upscaled/x{scale}/{variant}/seed{seed}"),
+        per_model(TRAINING_LOG, [RESULTS]),
+        per_model(UPSCALED_DIR),
         report_targets(),
         "results/tables/costs.html",

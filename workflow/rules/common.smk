@@ -65,13 +65,16 @@ def variant_seeds(variant):
     return study_config.variant_spec(config, variant)["seeds"]
 
 
-UPSCALED = "{root}upscaled/x{{scale}}/{{variant}}/seed{{seed}}"
+# Where one model (scale x variant x seed) lives, and its upscaled frames per test set.
+MODEL = "results/models/x{scale}/{variant}/seed{seed}/model.pt"
+TRAINING_LOG = "results/models/x{scale}/{variant}/seed{seed}/log.csv"
+UPSCALED_DIR = "{root}upscaled/x{scale}/{variant}/seed{seed}"
 
 
 def upscaled_dirs(wildcards):
     """Upscaled test frames of one variant at one scale, one folder per seed."""
     return expand(
-        "{root}upscaled/x{scale}/{variant}/seed{seed}",
+        UPSCALED_DIR,
         root=wildcards.root,
         scale=wildcards.scale,
         variant=wildcards.variant,
@@ -89,7 +92,7 @@ def train_spec(wildcards):
 
 
 def model_checkpoint(wildcards):
-    return "results/models/x{scale}/{variant}/seed{seed}/model.pt".format(**wildcards)
+    return MODEL.format(**wildcards)
 
 
 def test_frames(wildcards):
@@ -179,7 +182,9 @@ def test_set_labels(wildcards):
 
 def first_seed_dir(variant, scale):
     """The upscaled test frames shown in figures: the variant's first seed."""
-    return f"{RESULTS}upscaled/x{scale}/{variant}/seed{variant_seeds(variant)[0]}"
+    return UPSCALED_DIR.format(
+        root=RESULTS, scale=scale, variant=variant, seed=variant_seeds(variant)[0]
+    )
 
 
 def figure_frames(wildcards):
@@ -218,7 +223,7 @@ def training_runs(wildcards):
 
 def training_logs(wildcards):
     return [
-        f"results/models/x{wildcards.scale}/{variant}/seed{seed}/log.csv"
+        TRAINING_LOG.format(scale=wildcards.scale, variant=variant, seed=seed)
         for variant, seed in training_runs(wildcards)
     ]
 

@@ -4,8 +4,8 @@ rule train:
         eval="results/h5/x{scale}/eval.h5",
         code=package_modules("models", "train", "upscale"),
     output:
-        model="results/models/x{scale}/{variant}/seed{seed}/model.pt",
-        log="results/models/x{scale}/{variant}/seed{seed}/log.csv",
+        model=MODEL,
+        log=TRAINING_LOG,
     log:
         "results/logs/train/x{scale}/{variant}/seed{seed}.log",
     benchmark:

@@ -8,7 +8,7 @@ rule upscale:
         degraded=expand("{root}degraded/x{{scale}}", root=roots()),
         code=package_modules("models", "upscale"),
     output:
-        [directory(path) for path in expand(UPSCALED, root=roots())],
+        [directory(path) for path in expand(UPSCALED_DIR, root=roots(), allow_missing=True)],
     log:
         "results/logs/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:
