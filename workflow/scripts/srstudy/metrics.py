@@ -289,6 +289,7 @@ def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
 
 
 def _crop(image: np.ndarray, border: int) -> np.ndarray:
+    """:func:`crop_border` for the functions whose BasicSR-style argument shadows it."""
     return crop_border(image, border)
 
 
