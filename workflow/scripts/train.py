@@ -11,7 +11,7 @@ with logged(sm.log[0]):
         scale=int(sm.wildcards.scale),
         model_path=sm.output.model,
         log_path=sm.output.log,
-        device=sm.params.device,
+        device=sm.config["device"],  # not a param: it cannot change the model
         threads=sm.threads,
         precision=sm.params.precision,
         name=sm.wildcards.variant,

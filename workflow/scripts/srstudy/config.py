@@ -9,6 +9,7 @@ import jsonschema
 import yaml
 
 from srstudy.degrade import FrameSizeError, check_frame_size
+from srstudy.methods import BICUBIC
 from srstudy.video import VideoError, probe, resolve_video
 
 FRAME_SETS = ("train", "eval", "test")
@@ -123,8 +124,8 @@ def check_semantics(config: dict) -> None:
         problems.append(
             f"baseline_variant: '{config['baseline_variant']}' is not one of the variants {sorted(config['variants'])}"
         )
-    if "bicubic" in config["variants"]:
-        problems.append("variants.bicubic: the name 'bicubic' is reserved for the baseline; rename the variant")
+    if BICUBIC in config["variants"]:
+        problems.append(f"variants.{BICUBIC}: the name '{BICUBIC}' is reserved for the baseline; rename the variant")
     for name in config["variants"]:
         spec = variant_spec(config, name)
         where = f"variants.{name}" if "layers" in config["variants"][name] else "defaults"
