@@ -2,23 +2,20 @@
 # constraints and the input functions that map wildcards to config. What the study
 # makes (every job, as wildcards) is declared once, in srstudy/dag.py.
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
-# The package lives beside the rules' scripts. Jobs (local, cluster, conda envs) must
-# import it from this checkout, also where another copy is installed (Snakemake appends
-# a script's folder to sys.path, after site-packages): PYTHONPATH comes first.
+# The package lives beside the rules' scripts: this checkout's copy is imported here and
+# by every job (local, cluster, conda envs), also where another copy is installed.
 SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(SCRIPTS), *filter(None, [os.environ.get("PYTHONPATH")])]
-)
 
 from srstudy import config as study_config
 from srstudy import dag
-from srstudy.codedeps import code_inputs
+from srstudy.codedeps import code_inputs, run_jobs_with_package
+
+run_jobs_with_package(SCRIPTS)
 from srstudy.jobs import short_errors
 from srstudy.methods import BICUBIC, study_methods
 

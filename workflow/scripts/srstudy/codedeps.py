@@ -61,6 +61,14 @@ def import_closure(script: Path, scripts_dir: Path) -> tuple[Path, ...]:
     return tuple(sorted(seen))
 
 
+def run_jobs_with_package(scripts_dir: str | os.PathLike) -> None:
+    """Make the jobs this process starts import the package from ``scripts_dir``:
+    Snakemake appends a script's folder to ``sys.path``, after site-packages, so an
+    installed copy (another checkout's editable install) would win without this."""
+    current = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(scripts_dir), *([current] if current else [])])
+
+
 def code_inputs(script: str | os.PathLike, scripts_dir: str | os.PathLike, start: str | os.PathLike = ".") -> list[str]:
     """The package files ``script`` runs, as paths relative to ``start`` (the working
     directory: Snakemake records inputs as given, so relative paths keep a copied
