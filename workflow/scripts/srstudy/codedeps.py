@@ -15,7 +15,8 @@ def _module_name(path: Path, scripts_dir: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imported_names(path: Path, scripts_dir: Path) -> set[str]:
+@cache  # every rule's closure shares most modules: parse each file once
+def _imported_names(path: Path, scripts_dir: Path) -> frozenset[str]:
     """Dotted names a file imports (``from a import b`` gives ``a`` and ``a.b``: b may
     be a module); relative imports are resolved against the file's package."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -32,7 +33,7 @@ def _imported_names(path: Path, scripts_dir: Path) -> set[str]:
                 base = ".".join([*anchor, *([base] if base else [])])
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")}
+    return frozenset(name for name in names if name == PACKAGE or name.startswith(PACKAGE + "."))
 
 
 def _module_file(name: str, scripts_dir: Path) -> Path | None:
