@@ -14,10 +14,10 @@ sys.path.insert(0, str(SCRIPTS))
 from srstudy import config as study_config
 from srstudy import dag
 from srstudy.codedeps import code_inputs, run_jobs_with_package
-
-run_jobs_with_package(SCRIPTS)
 from srstudy.jobs import short_errors
 from srstudy.methods import BICUBIC, study_methods
+
+run_jobs_with_package(SCRIPTS)
 
 RESULTS = dag.RESULTS
 
@@ -45,11 +45,6 @@ def code(script):
     """The package files a rule's script imports (relative paths: a copied project,
     results included, stays up to date): changing one reruns exactly those jobs."""
     return code_inputs(SCRIPTS / script, SCRIPTS)
-
-
-def roots():
-    """Result roots: the study video's test set, then each out-of-domain test set."""
-    return dag.test_roots(config)
 
 
 def video_of(wildcards):
@@ -213,15 +208,15 @@ def training_logs(wildcards):
 # --- the study's jobs (srstudy/dag.py): rule all, stage targets, cost table ------------
 
 
-def job_paths(rule_name, kind="output"):
-    """The ``output`` (or ``benchmark``) paths of every job of a rule in the study."""
-    proxy = getattr(rules, rule_name)
-    patterns = proxy.output if kind == "output" else [proxy.benchmark]
+def job_outputs(rule_name):
+    """The outputs of every job of a rule in the study."""
+    patterns = getattr(rules, rule_name).output
     return [str(p).format(**w) for w in STUDY_JOBS[rule_name] for p in patterns]
 
 
 def stage_outputs(stage):
-    return [path for rule_name in dag.STAGES[stage] for path in job_paths(rule_name)]
+    """What ``snakemake <stage>`` builds: the outputs of the stage's rules' jobs."""
+    return [path for rule_name in dag.STAGES[stage] for path in job_outputs(rule_name)]
 
 
 def measured_jobs():
