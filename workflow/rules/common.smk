@@ -24,12 +24,13 @@ wildcard_constraints:
 
 
 def validate_config(config):
-    """Schema (with defaults), then the checks a schema cannot express. A problem stops
-    Snakemake before any job with the message alone (SRSTUDY_DEBUG=1: with a traceback)."""
+    """Schema (with defaults), sweeps expanded into variants, then the checks a schema
+    cannot express. A problem stops Snakemake before any job with the message alone
+    (SRSTUDY_DEBUG=1: with a traceback)."""
     with short_errors():
-        study_config.validate_schema(
-            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-        )
+        schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        study_config.validate_schema(config, schema)
+        study_config.expand_sweeps(config, schema)
         study_config.check_semantics(config)
         return study_config.check_videos(config)
 

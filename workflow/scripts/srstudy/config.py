@@ -3,6 +3,8 @@ what a schema cannot say (disjoint frame sets, a valid layer list, a usable vide
 
 import copy
 import difflib
+import itertools
+import re
 from pathlib import Path
 
 import jsonschema
@@ -99,6 +101,79 @@ def frame_ids(frame_range: dict) -> list[int]:
 def variant_spec(config: dict, name: str) -> dict:
     """The full settings of a variant: 'defaults' with the variant's overrides on top."""
     return {**config["defaults"], **config["variants"][name]}
+
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def value_label(value) -> str:
+    """A factor value as it appears in a variant name: 0.001 -> 0p001, 1e-05 -> 1e-05."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", "p").replace("+", "")
+    return str(value)
+
+
+def _factor_values(values) -> list[tuple[str, object]]:
+    """(label, value) pairs of a factor, in the order written."""
+    if isinstance(values, dict):
+        return list(values.items())
+    return [(value_label(value), value) for value in values]
+
+
+def sweep_variants(name: str, sweep: dict, defaults: dict) -> dict[str, dict]:
+    """The variants one sweep stands for: ``{variant name: overrides of 'defaults'}``.
+
+    A name is the sweep's name followed by ``_<key>-<label>`` per varied factor, in the
+    order the factors are written, so it depends on the grid only."""
+    factors = {key: _factor_values(values) for key, values in sweep["factors"].items()}
+    base = sweep.get("base", {})
+    if sweep.get("design", "grid") == "grid":
+        points = [dict(zip(factors, choice, strict=True)) for choice in itertools.product(*factors.values())]
+    else:
+        start = {**defaults, **base}
+        points = [{key: pair} for key, pairs in factors.items() for pair in pairs if pair[1] != start.get(key)]
+    variants = {}
+    for point in points:
+        label = "_".join(f"{key}-{pair[0]}" for key, pair in point.items())
+        variants[f"{name}_{label}"] = {**base, **{key: pair[1] for key, pair in point.items()}}
+    return variants
+
+
+def expand_sweeps(config: dict, schema_path: str | Path) -> dict:
+    """Add the variants of every sweep to ``config['variants']``, in place, after checking
+    each against the schema's model settings (errors name the sweep's key). A generated
+    name that is not a valid name or clashes with another variant is an error."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    model = {**schema["definitions"]["model_and_training"], "definitions": schema["definitions"]}
+    validator = jsonschema.Draft7Validator(model)
+    problems, generated = [], {}
+    for name, sweep in config.get("sweeps", {}).items():
+        for key, values in sweep["factors"].items():
+            for label, value in _factor_values(values):
+                for error in validator.iter_errors({key: value}):
+                    problems.append(f"sweeps.{name}.factors.{key} (value '{label}'): {_describe(error)}")
+        if problems:
+            continue
+        for variant, overrides in sweep_variants(name, sweep, config["defaults"]).items():
+            if not NAME.match(variant):
+                problems.append(
+                    f"sweeps.{name}: the generated name '{variant}' is not allowed ({PATTERNS[NAME.pattern]}): "
+                    "give the values labels (write the factor as a mapping label -> value)"
+                )
+            elif variant in config["variants"] or variant in generated:
+                problems.append(
+                    f"sweeps.{name}: the generated variant '{variant}' exists already; rename the sweep or the variant"
+                )
+            else:
+                generated[variant] = overrides
+        if not sweep_variants(name, sweep, config["defaults"]):
+            problems.append(f"sweeps.{name}: every value equals the base setting, so the sweep adds no variant")
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    config["variants"].update(generated)
+    return config
 
 
 def check_semantics(config: dict) -> None:
