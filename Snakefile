@@ -22,6 +22,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/upscale.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/search.smk"
 
 
 rule all:
@@ -31,4 +32,5 @@ rule all:
         per_model(TRAINING_LOG, [RESULTS]),
         per_model(UPSCALED_DIR),
         report_targets(),
+        search_targets(),
         "results/tables/costs.html",

@@ -31,6 +31,7 @@ def validate_config(config):
         schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
         study_config.validate_schema(config, schema)
         study_config.expand_sweeps(config, schema)
+        study_config.add_search_variants(config)
         study_config.check_semantics(config)
         return study_config.check_videos(config)
 
@@ -85,8 +86,11 @@ def upscaled_dirs(wildcards):
 
 def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
-    must not retrain the existing ones)."""
+    must not retrain the existing ones). A search's winner names its best.yaml instead
+    (the job reads it; the file is an input, so a new winner retrains)."""
     spec = study_config.variant_spec(config, wildcards.variant)
+    if wildcards.variant in config["search"]:
+        spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
@@ -272,3 +276,49 @@ def download_source(wildcards):
 def download_pattern():
     """Wildcard constraint matching exactly the videos to download."""
     return "|".join(re.escape(path) for path in DOWNLOADS)
+
+
+# --- hyperparameter search (search.smk) --------------------------------------------------
+SEARCH_FILE = "results/search/{search}/x{scale}/{file}"
+
+
+def searched_scales(name):
+    return config["search"][name]["scales"] or config["scales"]
+
+
+def search_best(name, scale):
+    """The best.yaml a search's winner takes its settings from at ``scale``: the
+    nearest searched scale's."""
+    scale = study_config.nearest_scale(int(scale), searched_scales(name))
+    return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
+
+
+def search_winner_input(wildcards):
+    """A search winner's best.yaml (nothing for a configured variant)."""
+    if wildcards.variant in config["search"]:
+        return [search_best(wildcards.variant, wildcards.scale)]
+    return []
+
+
+def search_workers(wildcards):
+    workers = config["search"][wildcards.search]["workers"]
+    files = [f"workers/{worker}.json" for worker in range(workers)]
+    return expand(SEARCH_FILE, **wildcards, file=files)
+
+
+def search_targets():
+    """The summaries of every search at every scale it searches."""
+    files = [
+        "best.yaml",
+        "trials.csv",
+        "trials.md",
+        "history.png",
+        "importances.png",
+        "parallel.png",
+    ]
+    return [
+        SEARCH_FILE.format(search=name, scale=scale, file=file)
+        for name in config["search"]
+        for scale in searched_scales(name)
+        for file in files
+    ]

@@ -3,6 +3,7 @@ rule train:
         train="results/h5/x{scale}/train.h5",
         eval="results/h5/x{scale}/eval.h5",
         code=package_modules("models", "train", "upscale"),
+        search=search_winner_input,
     output:
         model=MODEL,
         log=TRAINING_LOG,

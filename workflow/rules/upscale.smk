@@ -7,6 +7,7 @@ rule upscale:
         model=model_checkpoint,
         degraded=expand("{root}degraded/x{{scale}}", root=roots()),
         code=package_modules("models", "upscale"),
+        search=search_winner_input,
     output:
         [directory(path) for path in expand(UPSCALED_DIR, root=roots(), allow_missing=True)],
     log:

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from srstudy.config import resolve_spec
 from srstudy.jobs import logged
 from srstudy.upscale import upscale_test_sets
 
@@ -11,7 +12,7 @@ with logged(sm.log[0]):
             (Path(degraded) / "bicubic", frames, out_dir)
             for degraded, frames, out_dir in zip(sm.input.degraded, sm.params.frames, sm.output, strict=True)
         ],
-        spec=sm.params.spec,
+        spec=resolve_spec(sm.params.spec),
         scale=int(sm.wildcards.scale),
         device=sm.params.device,
         tile=sm.params.tile,

@@ -176,6 +176,64 @@ def expand_sweeps(config: dict, schema_path: str | Path) -> dict:
     return config
 
 
+def add_search_variants(config: dict) -> dict:
+    """Each search's winner is a variant named after the search (its settings come from
+    the search's best trial per scale, so it has no overrides in the config). In place."""
+    problems = []
+    for name in config.get("search", {}):
+        if name in config["variants"]:
+            problems.append(
+                f"search.{name}: a variant '{name}' exists already; the winner of a search is a variant named after it"
+            )
+        else:
+            config["variants"][name] = {}
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return config
+
+
+def search_problems(config: dict) -> list[str]:
+    """A search's space and settings, beyond the schema."""
+    problems = []
+    for name, search in config.get("search", {}).items():
+        where = f"search.{name}"
+        for key, values in search["space"].items():
+            if isinstance(values, dict) and values["low"] > values["high"]:
+                problems.append(f"{where}.space.{key}: low {values['low']} is above high {values['high']}")
+        for kernel in search["space"].get("kernel", []):
+            if kernel % 2 == 0:
+                problems.append(f"{where}.space.kernel: {kernel} is even; kernel sizes must be odd")
+        depth = search["space"].get("depth")
+        if depth is not None and min(depth if isinstance(depth, list) else [depth["low"]]) < 2:
+            problems.append(f"{where}.space.depth: at least 2 conv layers")
+        if search["sampler"] == "grid":
+            ranges = [key for key, values in search["space"].items() if isinstance(values, dict)]
+            if ranges:
+                problems.append(f"{where}.space: the grid sampler needs lists, not ranges ({', '.join(ranges)})")
+            if isinstance(depth, list) and len(depth) > 1:
+                problems.append(f"{where}.space.depth: the grid sampler needs one depth (the grid is per layer)")
+        unknown = sorted(set(search["scales"] or []) - set(config["scales"]))
+        if unknown:
+            problems.append(f"{where}.scales: {unknown} are not among the study's scales {config['scales']}")
+    return problems
+
+
+def nearest_scale(scale: int, searched: list[int]) -> int:
+    """The searched scale whose winner a scale uses (itself when it was searched; ties
+    go to the smaller scale)."""
+    return min(searched, key=lambda s: (abs(s - scale), s))
+
+
+def resolve_spec(spec: dict) -> dict:
+    """A job's model settings: a search winner's name its best.yaml (``search_best``),
+    whose settings go on top of the rest; any other spec is returned as it is."""
+    if "search_best" not in spec:
+        return spec
+    rest = {k: v for k, v in spec.items() if k != "search_best"}
+    best = yaml.safe_load(Path(spec["search_best"]).read_text())
+    return {**rest, **best["settings"]}
+
+
 def check_semantics(config: dict) -> None:
     """What the schema cannot check; raises :class:`ConfigError`."""
     problems = []
@@ -207,6 +265,7 @@ def check_semantics(config: dict) -> None:
             problems.append(f"{where}.layers: the last layer must have 1 output channel (the Y plane)")
         if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
             problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
+    problems += search_problems(config)
     problems += report_problems(config, sets["test"])
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
