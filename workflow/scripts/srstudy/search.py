@@ -348,6 +348,7 @@ def summarize(
     with atomic_file(outputs["trials_md"], ".md") as tmp:
         tmp.write_text(trials_markdown(rows, best, spent, name, scale))
     _figure(views.plot_optimization_history, study_obj, outputs["history"], f"{name} x{scale}: optimisation history")
+
     # PED-ANOVA: Optuna's own importance evaluator (fANOVA would need scikit-learn).
     def importances(study):
         return views.plot_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
@@ -376,13 +377,14 @@ def trials_markdown(rows: list[dict], best: dict, spent: dict, name: str, scale:
         "|" + "---|" * len(head),
     ]
 
-    def cell(value):
+    def cell(value, digits=".3f"):
         if value is None or value == "":
             return ""
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
+        return format(value, digits) if isinstance(value, float) else str(value)
 
     for row in rows:
-        values = [row["trial"], row["state"], row["eval_psnr_y"], *[row.get(p) for p in params]]
-        values += [row.get(e) for e in epochs] + [row["seconds"]]
-        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+        values = [cell(row["trial"]), row["state"], cell(row["eval_psnr_y"])]
+        values += [cell(row.get(p), ".3g") for p in params]  # learning rates need significant digits
+        values += [cell(row.get(e)) for e in epochs] + [cell(row["seconds"], ".1f")]
+        lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
