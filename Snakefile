@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/upscale.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/search.smk"
 
 
 rule all:

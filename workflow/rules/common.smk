@@ -31,12 +31,14 @@ wildcard_constraints:
 
 
 def validate_config(config):
-    """Schema (with defaults), then the checks a schema cannot express. A problem stops
-    Snakemake before any job with the message alone (SRSTUDY_DEBUG=1: with a traceback)."""
+    """Schema (with defaults), sweeps expanded into variants, then the checks a schema
+    cannot express. A problem stops Snakemake before any job with the message alone
+    (SRSTUDY_DEBUG=1: with a traceback)."""
     with short_errors():
-        study_config.validate_schema(
-            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-        )
+        schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        study_config.validate_schema(config, schema)
+        study_config.expand_sweeps(config, schema)
+        study_config.add_search_variants(config)
         study_config.check_semantics(config)
         return study_config.check_videos(config)
 
@@ -92,8 +94,11 @@ def test_set_degraded(wildcards):
 
 def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
-    must not retrain the existing ones)."""
+    must not retrain the existing ones). A search's winner names its best.yaml instead
+    (the job reads it; the file is an input, so a new winner retrains)."""
     spec = study_config.variant_spec(config, wildcards.variant)
+    if wildcards.variant in config["search"]:
+        spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
@@ -256,3 +261,27 @@ def download_source(wildcards):
 def download_pattern():
     """Wildcard constraint matching exactly the videos to download."""
     return "|".join(re.escape(path) for path in DOWNLOADS)
+
+
+# --- hyperparameter search (search.smk) --------------------------------------------------
+SEARCH_FILE = "results/search/{search}/x{scale}/{file}"
+
+
+def search_best(name, scale):
+    """The best.yaml a search's winner takes its settings from at ``scale``: the
+    nearest searched scale's."""
+    scale = study_config.nearest_scale(int(scale), dag.searched_scales(config, name))
+    return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
+
+
+def search_winner_input(wildcards):
+    """A search winner's best.yaml (nothing for a configured variant)."""
+    if wildcards.variant in config["search"]:
+        return [search_best(wildcards.variant, wildcards.scale)]
+    return []
+
+
+def search_workers(wildcards):
+    workers = config["search"][wildcards.search]["workers"]
+    files = [f"workers/{worker}.json" for worker in range(workers)]
+    return expand(SEARCH_FILE, **wildcards, file=files)

@@ -8,6 +8,7 @@ rule train:
         train="results/h5/x{scale}/train.h5",
         eval="results/h5/x{scale}/eval.h5",
         code=code("train.py"),
+        search=search_winner_input,
     output:
         model=MODEL,
         log=TRAINING_LOG,

@@ -8,6 +8,7 @@ rule upscale:
         model=model_checkpoint,
         degraded=test_set_degraded,
         code=code("upscale.py"),
+        search=search_winner_input,
     output:
         directory(UPSCALED_DIR),
     log:

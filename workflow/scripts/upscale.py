@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from srstudy.config import resolve_spec
 from srstudy.jobs import logged
 from srstudy.methods import BICUBIC
 from srstudy.upscale import upscale_test_sets
@@ -9,7 +10,7 @@ with logged(sm.log[0]):
     upscale_test_sets(
         sm.input.model,
         [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output[0])],
-        spec=sm.params.spec,
+        spec=resolve_spec(sm.params.spec),
         scale=int(sm.wildcards.scale),
         # Not params: the tile size and device give the same frames (tiling is exact).
         device=sm.config["device"],

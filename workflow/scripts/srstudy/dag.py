@@ -22,6 +22,8 @@ TRAINING_SPLITS = ("train", "eval")
 STAGES = {
     "frames": ("extract_frames",),
     "datasets": ("degrade", "pack_h5"),
+    # hyperparameter searches (config 'search:'); each winner then trains as a variant
+    "search": ("search_worker", "search_summary"),
     "models": ("train",),
     "upscaled": ("upscale",),
     "scores": ("score",),
@@ -82,6 +84,20 @@ def models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def searched_scales(config: dict, search: str) -> list[int]:
+    """The scales a search runs at (the others take the nearest searched scale's winner)."""
+    return config["search"][search]["scales"] or config["scales"]
+
+
+def search_jobs(config: dict) -> list[dict[str, str]]:
+    """Wildcards of every search x searched scale."""
+    return [
+        {"search": name, "scale": str(scale)}
+        for name in config.get("search", {})
+        for scale in searched_scales(config, name)
+    ]
+
+
 def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
     """``{rule: [wildcards, ...]}``: every job of a finished study (a validated config),
     rules in pipeline order, wildcard values as Snakemake gives them (strings)."""
@@ -93,6 +109,12 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "extract_frames": [{"root": root, "split": split} for root, split in sets],
         "degrade": [{"root": root, "split": split, "scale": scale} for root, split in sets for scale in scales],
         "pack_h5": [{"scale": scale} for scale in scales],
+        "search_worker": [
+            {**job, "worker": str(worker)}
+            for job in search_jobs(config)
+            for worker in range(config["search"][job["search"]]["workers"])
+        ],
+        "search_summary": search_jobs(config),
         "train": models(config),
         "upscale": [{"root": root, **model} for root in roots for model in models(config)],
         "score": [
