@@ -99,3 +99,13 @@ def test_changed_model_code_retrains_every_model(finished, config, tmp_path):
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert len(jobs["train"]) == len(config["scales"]) * len(config["variants"])
     assert "extract_frames" not in jobs and "pack_h5" not in jobs
+
+
+def test_step_execution_settings_retrain_nothing_but_tf32_retrains_every_model(finished, config, tmp_path):
+    """train.step and train.log_every_steps say how steps run, not what they compute;
+    TF32 changes the numerics, so it is part of every model."""
+    config["train"] = {"step": "eager", "log_every_steps": 7}
+    assert planned(finished, config, tmp_path) == {}
+    config["train"]["tf32"] = True
+    jobs = planned(finished, config, tmp_path)
+    assert len(jobs["train"]) == len(config["scales"]) * len(config["variants"])

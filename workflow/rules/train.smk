@@ -19,5 +19,6 @@ rule train:
         spec=train_spec,
         device=config["device"],
         precision=config["precision"],
+        tf32=config["train"]["tf32"],
     script:
         "../scripts/train.py"

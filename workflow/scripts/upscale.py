@@ -1,10 +1,12 @@
 from pathlib import Path
 
 from srstudy.jobs import logged
+from srstudy.slots import place_on_gpu
 from srstudy.upscale import upscale_test_sets
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
+    place_on_gpu()  # before CUDA starts
     upscale_test_sets(
         sm.input.model,
         [
