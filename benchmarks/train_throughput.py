@@ -152,10 +152,12 @@ def worker(args) -> None:
     for _ in range(10):
         runner.step()
     synchronize(device)
-    while time.time() < args.start_at:  # every job starts timing at the same moment
-        time.sleep(0.005)
+    print("ready", flush=True)
+    start_at, until = map(float, sys.stdin.readline().split())  # the parent's go, once all are ready
+    while time.time() < start_at:  # every job starts timing at the same moment
+        time.sleep(0.001)
     steps, start = 0, time.perf_counter()
-    while time.time() < args.until:
+    while time.time() < until:
         runner.begin_epoch(sample_patches(generator, planes[1].shape, PATCH, 512 * BATCH).to(planes[1].device))
         for _ in range(64):
             runner.step()
@@ -166,21 +168,37 @@ def worker(args) -> None:
 
 
 def concurrent(args, count: int, slot_dir: Path) -> dict:
-    """Aggregate patches/s of ``count`` processes training at once."""
-    setup = 20 + 3 * count  # CUDA start, planes, warm-up and capture, before the common start
-    start_at = time.time() + setup
+    """Aggregate patches/s of ``count`` processes training at once: each starts CUDA,
+    warms up (graph capture) and says ready; then all time the same window."""
     command = [sys.executable, __file__, "--case", "worker", "--device", args.device, "--precision", args.precision]
-    command += ["--start-at", str(start_at), "--until", str(start_at + args.seconds), "--slot-dir", str(slot_dir)]
-    command += ["--frames", str(args.frames), "--threads", str(max(1, args.threads // count))]
-    command += ["--tf32"] * args.tf32
+    command += ["--slot-dir", str(slot_dir), "--frames", str(args.frames)]
+    command += ["--threads", str(max(1, args.threads // count))] + ["--tf32"] * args.tf32
     env = {**os.environ, "JOBS_PER_GPU": str(count)}
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(count)]
-    results = []
-    for process in processes:
-        out, _ = process.communicate(timeout=setup + args.seconds + 120)
-        if process.returncode:
-            raise RuntimeError(f"a concurrent training job failed (exit {process.returncode})")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    processes = [
+        subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
+    try:
+        for process in processes:
+            line = process.stdout.readline()
+            while line and line.strip() != "ready":
+                line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"a concurrent training job failed before it was ready (exit {process.wait()})")
+        start_at = time.time() + 0.5
+        for process in processes:
+            process.stdin.write(f"{start_at} {start_at + args.seconds}\n")
+            process.stdin.flush()
+        results = []
+        for process in processes:
+            out, _ = process.communicate(timeout=args.seconds + 120)
+            if process.returncode:
+                raise RuntimeError(f"a concurrent training job failed (exit {process.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
     return {"patches_per_s": sum(r["patches_per_s"] for r in results), "per_job": results}
 
 
@@ -207,6 +225,32 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def mode_row(mode, result, base, device, precision) -> dict:
+    if "error" in result:
+        return row(f"train step '{mode}', default variant", "failed", "", None, "", False, result["error"])
+    ratio = result["patches_per_s"] / base if base and mode != "baseline" else None
+    target = ">= 5x (one H100)" if device.type == "cuda" and mode != "baseline" else ""
+    return row(
+        f"train step '{mode}', default variant, {precision}, patches/s",
+        f"{result['patches_per_s']:,.0f}",
+        f"baseline {base:,.0f}" if base and mode != "baseline" else "",
+        ratio,
+        target,
+        (ratio >= 5) if target and ratio else None,
+        f"batch {BATCH}, {PATCH}x{PATCH}, {result['steps']} steps in {result['seconds']:.2f} s; "
+        f"first 10 steps (warm-up, capture or compilation) {result['warmup_s']:.1f} s",
+    )
+
+
+def measure_mode(device, spec, planes, mode, precision, seconds) -> dict:
+    print(f"measuring mode {mode} ...", file=sys.stderr, flush=True)
+    try:
+        return rate(device, spec, planes, mode, precision, seconds)
+    except Exception as error:  # a mode that fails here is a finding, not a crash
+        first = str(error).splitlines()[0] if str(error) else ""
+        return {"error": f"{type(error).__name__}: {first}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
@@ -220,8 +264,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/train_throughput")
     parser.add_argument("--case", help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--slot-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -233,43 +275,39 @@ def main() -> None:
     set_tf32(args.tf32)
     args.frames = args.frames or (30 if device.type == "cuda" else 4)
     size = UHD if device.type == "cuda" else (540, 960)
+    header = f"torch {torch.__version__}, {device}"
+    if device.type == "cuda":
+        header += f" ({torch.cuda.get_device_name(device)})"
+    header += f", {args.precision}, tf32 {args.tf32}, {args.frames} resident planes of {size[1]}x{size[0]}"
+    header += f", {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}"
     config = thesis()
     planes = resident_planes(device, args.frames, size)
-    rows, raw = [], {}
+    rows, raw = [], {"modes": {}}
+
+    def write() -> None:
+        """After every stage: a run cut off by a time limit keeps what it measured."""
+        text = f"# srstudy training throughput\n\n{header}\n\n{table(rows)}\n"
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        raw_json = json.dumps({"header": header, "rows": rows, "raw": raw}, indent=1)
+        for suffix, content in ((".md", text), (".json", raw_json)):
+            with atomic_file(args.out.with_suffix(suffix), suffix) as tmp:
+                Path(tmp).write_text(content)
+        return text
 
     default = variant_spec(config, "default")
     modes = args.modes.split(",") if args.modes else modes_for(device, args.precision)
-    rates = {}
-    for mode in modes:
-        print(f"measuring mode {mode} ...", file=sys.stderr, flush=True)
-        try:
-            rates[mode] = rate(device, default, planes, mode, args.precision, args.seconds)
-        except Exception as error:  # a mode that fails here is a finding, not a crash
-            rates[mode] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
-    raw["modes"] = rates
-    base = rates.get("baseline", {}).get("patches_per_s")
-    for mode, result in rates.items():
-        if "error" in result:
-            rows.append(row(f"train step '{mode}', default", "failed", "", None, "", False, result["error"]))
-            continue
-        ratio = result["patches_per_s"] / base if base and mode != "baseline" else None
-        target = ">= 5x (one H100)" if device.type == "cuda" and mode != "baseline" else ""
-        rows.append(
-            row(
-                f"train step '{mode}', default variant, {args.precision}, patches/s",
-                f"{result['patches_per_s']:,.0f}",
-                f"baseline {base:,.0f}" if base and mode != "baseline" else "",
-                ratio,
-                target,
-                (ratio >= 5) if target and ratio else None,
-                f"batch {BATCH}, {PATCH}x{PATCH}, {result['steps']} steps in {result['seconds']:.2f} s; "
-                f"first {10} steps (warm-up/capture/compile) {result['warmup_s']:.1f} s",
-            )
-        )
+    # torch.compile takes the longest to warm up: measured last, after everything else.
+    early = [m for m in modes if m != "compile"]
+    rates = raw["modes"]
+    for mode in early:
+        rates[mode] = measure_mode(device, default, planes, mode, args.precision, args.seconds)
+        base = rates.get("baseline", {}).get("patches_per_s")
+        rows.append(mode_row(mode, rates[mode], base, device, args.precision))
+        write()
 
-    usable = [m for m in modes if m != "baseline" and "error" not in rates.get(m, {"error": 1})]
+    usable = [m for m in early if m != "baseline" and "error" not in rates[m]]
     best_mode = max(usable, key=lambda m: rates[m]["patches_per_s"]) if usable else None
-    names = list(config["variants"]) if args.variants == "all" else args.variants.split(",")
+    names = list(config["variants"]) if args.variants == "all" else [n for n in args.variants.split(",") if n]
     if best_mode and names:
         per_model = thesis_patches_per_model(config)
         total_s, variant_rates = 0.0, {}
@@ -296,7 +334,8 @@ def main() -> None:
                     f"{gflops:,.0f} GFLOP/s (fwd+bwd = 3x fwd); {len(config['scales'])} models: {seconds / 3600:.2f} h",
                 )
             )
-        raw["variants"] = variant_rates
+            raw["variants"] = variant_rates
+            write()
         if set(names) == set(config["variants"]):
             hours = total_s / 3600
             target = "<= 2 h (one H100)" if device.type == "cuda" else ""
@@ -309,49 +348,48 @@ def main() -> None:
                     target,
                     (hours <= 2) if target else None,
                     f"{len(names)} variants x {len(config['scales'])} scales, {per_model:,} patches each, "
-                    f"at the rates above on {device.type}; eval and upscaling not included",
+                    f"at the rates above ('{best_mode}' on {device.type}); eval and upscaling not included",
                 )
             )
             raw["projected_hours"] = hours
+            write()
 
     counts = [int(c) for c in args.jobs.split(",") if c]
-    if counts:
-        with tempfile.TemporaryDirectory(prefix="srstudy-slots-") as tmp:
-            single = None
-            for count in counts:
-                print(f"measuring {count} concurrent jobs ...", file=sys.stderr, flush=True)
-                try:
-                    result = concurrent(args, count, Path(tmp) / f"k{count}")
-                except Exception as error:
-                    rows.append(row(f"{count} concurrent jobs", "failed", "", None, "", False, str(error)))
-                    continue
-                raw[f"jobs_{count}"] = result
-                single = single or (result["patches_per_s"] if count == 1 else None)
-                placed = sorted(str(r["device"]) for r in result["per_job"])
-                rows.append(
-                    row(
-                        f"{count} concurrent training jobs, aggregate patches/s",
-                        f"{result['patches_per_s']:,.0f}",
-                        f"one job {single:,.0f}" if single and count > 1 else "",
-                        result["patches_per_s"] / single if single and count > 1 else None,
-                        "",
-                        None,
-                        f"default variant, step auto, JOBS_PER_GPU={count}; placed on: {', '.join(placed)}",
-                    )
+    with tempfile.TemporaryDirectory(prefix="srstudy-slots-") as tmp:
+        single = None
+        for count in counts:
+            print(f"measuring {count} concurrent jobs ...", file=sys.stderr, flush=True)
+            try:
+                result = concurrent(args, count, Path(tmp) / f"k{count}")
+            except Exception as error:
+                rows.append(row(f"{count} concurrent training jobs", "failed", "", None, "", False, str(error)))
+                write()
+                continue
+            raw[f"jobs_{count}"] = result
+            single = single or (result["patches_per_s"] if count == 1 else None)
+            placed = sorted(str(r["device"]) for r in result["per_job"])
+            rows.append(
+                row(
+                    f"{count} concurrent training jobs, aggregate patches/s",
+                    f"{result['patches_per_s']:,.0f}",
+                    f"one job {single:,.0f}" if single and count > 1 else "",
+                    result["patches_per_s"] / single if single and count > 1 else None,
+                    "",
+                    None,
+                    f"default variant, step auto, JOBS_PER_GPU={count}; CUDA_VISIBLE_DEVICES per job: "
+                    f"{', '.join(placed)}",
                 )
+            )
+            write()
 
-    header = f"torch {torch.__version__}, {device}"
-    if device.type == "cuda":
-        header += f" ({torch.cuda.get_device_name(device)})"
-    header += f", {args.precision}, tf32 {args.tf32}, {args.frames} resident planes of {size[1]}x{size[0]}"
-    header += f", {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}"
-    text = f"# srstudy training throughput\n\n{header}\n\n{table(rows)}\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    raw_json = json.dumps({"header": header, "rows": rows, "raw": raw}, indent=1)
-    for suffix, content in ((".md", text), (".json", raw_json)):
-        with atomic_file(args.out.with_suffix(suffix), suffix) as tmp:
-            Path(tmp).write_text(content)
+    if "compile" in modes:
+        rates["compile"] = measure_mode(device, default, planes, "compile", args.precision, args.seconds)
+        rows.append(
+            mode_row(
+                "compile", rates["compile"], rates.get("baseline", {}).get("patches_per_s"), device, args.precision
+            )
+        )
+    print(write())
 
 
 if __name__ == "__main__":
