@@ -50,7 +50,7 @@ from srstudy.degrade import degrade_frames  # noqa: E402
 from srstudy.images import atomic_file, frame_name, modcrop, read_rgb  # noqa: E402
 from srstudy.metrics import calculate_psnr  # noqa: E402
 from srstudy.models import build_model, macs_per_pixel, receptive_radius, select_device  # noqa: E402
-from srstudy.train import TrainSteps, grad_scaler, make_optimizer, patch_batches, sample_patches, step_mode  # noqa: E402
+from srstudy.train import TrainSteps, grad_scaler, make_optimizer, patch_batches, resolve_step_mode, sample_patches  # noqa: E402
 from srstudy.upscale import infer_tiled, load_checkpoint, prepare_for_inference, tile_for, upscale_frame  # noqa: E402
 from srstudy.video import extract_frames, make_standin, resolve_video  # noqa: E402
 
@@ -420,7 +420,7 @@ def vram(args, device, work: Path) -> list[dict]:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         model = build_model(spec).to(device).to(memory_format=torch.channels_last)
-        mode = step_mode("auto", device, args.precision)  # as train jobs run: a CUDA graph for fp32/bf16
+        mode = resolve_step_mode("auto", device, args.precision)  # as train jobs run: a CUDA graph for fp32/bf16
         optimizer = make_optimizer(model, spec, device, mode)
         scaler = grad_scaler(device, args.precision)
         origins = sample_patches(torch.Generator().manual_seed(0), hr_planes.shape, spec["patch_size"], 20 * 16)

@@ -42,8 +42,8 @@ from srstudy.train import (  # noqa: E402
     grid_patch_count,
     make_optimizer,
     patch_batches,
+    resolve_step_mode,
     sample_patches,
-    step_mode,
     train_step,
 )
 
@@ -140,7 +140,7 @@ def worker(args) -> None:
     set_tf32(args.tf32)
     spec = variant_spec(thesis(), "default")
     planes = resident_planes(device, args.frames, UHD if device.type == "cuda" else (540, 960))
-    mode = step_mode("auto", device, args.precision)
+    mode = resolve_step_mode("auto", device, args.precision)
     torch.manual_seed(0)
     model = build_model(spec).to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, spec, device, mode)

@@ -17,7 +17,15 @@ import skimage.data
 import torch
 from conftest import REPO
 from srstudy.models import build_model, receptive_radius, set_tf32
-from srstudy.train import TrainingDiverged, TrainSteps, grad_scaler, make_optimizer, sample_patches, step_mode, train
+from srstudy.train import (
+    TrainingDiverged,
+    TrainSteps,
+    grad_scaler,
+    make_optimizer,
+    resolve_step_mode,
+    sample_patches,
+    train,
+)
 from srstudy.upscale import infer_tiled, prepare_for_inference
 from test_steps import poison_frame
 from test_train import SPEC, h5_sets, run  # noqa: F401 (h5_sets is a fixture)
@@ -40,7 +48,7 @@ def cuda():
 
 @pytest.mark.parametrize(("step", "precision"), [("graph", "fp32"), ("graph", "bf16"), ("eager", "fp16")])
 def test_training_on_the_gpu_lowers_the_loss(h5_sets, tmp_path, step, precision):  # noqa: F811
-    best = run(h5_sets, tmp_path, device="cuda", step=step, precision=precision, log_every_steps=5)
+    best = run(h5_sets, tmp_path, device="cuda", step_mode=step, precision=precision, log_every_steps=5)
     log = pd.read_csv(tmp_path / "log.csv")
     assert log.loss.iloc[-1] < log.loss.iloc[0] and np.isfinite(log.eval_psnr_y).all()
     assert best["device"].startswith("cuda") and best["step"] == step and best["tf32"] is False
@@ -104,7 +112,7 @@ def test_a_diverging_gpu_run_stops_within_one_readback_interval(h5_sets, tmp_pat
             tmp_path / "m.pt",
             tmp_path / "l.csv",
             device="cuda",
-            step="graph",
+            step_mode="graph",
             log_every_steps=4,
             progress=False,
         )
@@ -112,7 +120,7 @@ def test_a_diverging_gpu_run_stops_within_one_readback_interval(h5_sets, tmp_pat
 
 
 def test_step_auto_is_a_graph_on_a_gpu(cuda):
-    assert step_mode("auto", cuda, "fp32") == "graph" and step_mode("auto", cuda, "fp16") == "eager"
+    assert resolve_step_mode("auto", cuda, "fp32") == "graph" and resolve_step_mode("auto", cuda, "fp16") == "eager"
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from srstudy.train import (
     grad_scaler,
     make_optimizer,
     patch_batches,
+    resolve_step_mode,
     sample_patches,
-    step_mode,
     train,
     train_step,
 )
@@ -96,23 +96,23 @@ def test_an_epoch_can_start_mid_way():
 
 def test_step_modes_are_chosen_by_device_and_refused_where_they_cannot_run():
     cuda = torch.device("cuda", 0)
-    assert step_mode("auto", CPU, "fp32") == "eager"
-    assert step_mode("auto", cuda, "bf16") == "graph"
-    assert step_mode("auto", cuda, "fp16") == "eager"  # the gradient scaler works on the host
+    assert resolve_step_mode("auto", CPU, "fp32") == "eager"
+    assert resolve_step_mode("auto", cuda, "bf16") == "graph"
+    assert resolve_step_mode("auto", cuda, "fp16") == "eager"  # the gradient scaler works on the host
     with pytest.raises(ValueError, match=r"train.step: 'graph' needs a CUDA device.*set auto or eager"):
-        step_mode("graph", CPU, "fp32")
+        resolve_step_mode("graph", CPU, "fp32")
     with pytest.raises(ValueError, match=r"train.step: 'compile' needs a CUDA device"):
-        step_mode("compile", torch.device("mps"), "fp32")
+        resolve_step_mode("compile", torch.device("mps"), "fp32")
     with pytest.raises(ValueError, match=r"train.step: 'graph' cannot capture fp16"):
-        step_mode("graph", cuda, "fp16")
+        resolve_step_mode("graph", cuda, "fp16")
     with pytest.raises(ValueError, match="unknown mode 'fast'"):
-        step_mode("fast", CPU, "fp32")
+        resolve_step_mode("fast", CPU, "fp32")
 
 
 def test_execution_settings_do_not_change_the_result(h5_sets, tmp_path):  # noqa: F811
     """Reading the loss back every step or every 7 steps: the same weights and log."""
     spec = {**SPEC, "epochs": 1}
-    every = run(h5_sets, tmp_path / "every", spec=spec, step="eager", log_every_steps=1)
+    every = run(h5_sets, tmp_path / "every", spec=spec, step_mode="eager", log_every_steps=1)
     sparse = run(h5_sets, tmp_path / "sparse", spec=spec, log_every_steps=7)
     for key, value in every["state_dict"].items():
         assert torch.equal(value, sparse["state_dict"][key]), key

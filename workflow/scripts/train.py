@@ -18,7 +18,7 @@ with logged(sm.log[0]):
         precision=sm.params.precision,
         tf32=sm.params.tf32,
         # Execution settings, read from the config (not params): changing them must not retrain.
-        step=sm.config["train"]["step"],
+        step_mode=sm.config["train"]["step"],
         log_every_steps=sm.config["train"]["log_every_steps"],
         name=sm.wildcards.variant,
     )

@@ -111,7 +111,7 @@ STEP_MODES = ("auto", "eager", "graph", "compile")
 GRAPH_WARMUP_STEPS = 3
 
 
-def step_mode(mode: str, device: torch.device, precision: str) -> str:
+def resolve_step_mode(mode: str, device: torch.device, precision: str) -> str:
     """The step machinery for ``train.step`` on ``device``: ``auto`` is a CUDA graph on a
     GPU (fp32/bf16) and eager Python otherwise. fp16's gradient scaler adjusts its scale
     on the host, so fp16 runs eagerly."""
@@ -143,7 +143,7 @@ class TrainSteps:
     Python floats), with the first non-finite loss and its step kept there too. The loop
     reads them with :meth:`readback` every few steps (one host sync).
 
-    ``mode`` (see :func:`step_mode`): ``eager`` runs :meth:`_body` from Python;
+    ``mode`` (see :func:`resolve_step_mode`): ``eager`` runs :meth:`_body` from Python;
     ``graph`` runs it eagerly for a few warm-up steps, then captures one step in a CUDA
     graph and replays it (one launch per step); ``compile`` runs it through
     ``torch.compile(mode="reduce-overhead")``. Every mode computes the same step."""
@@ -298,7 +298,7 @@ def train(
     name: str = "variant",
     progress: bool = True,
     precision: str = "fp32",
-    step: str = "auto",
+    step_mode: str = "auto",
     log_every_steps: int = 100,
     tf32: bool = False,
 ) -> dict:
@@ -306,7 +306,7 @@ def train(
     ``state_path`` (default: beside the model) holds the progress after each epoch; a
     rerun with the same settings resumes from it. Returns the best checkpoint.
 
-    ``step`` and ``log_every_steps`` say how steps run (:func:`step_mode`) and how often
+    ``step_mode`` (train.step) and ``log_every_steps`` say how steps run (:func:`resolve_step_mode`) and how often
     the loss is read back (and checked for NaN); they do not change the result. ``tf32``
     lets fp32 convolutions on a GPU use TF32 tensor cores: it changes the numerics, so
     it is part of the run and of the checkpoint."""
@@ -314,7 +314,7 @@ def train(
         torch.set_num_threads(threads)
     state_path = Path(state_path or Path(model_path).with_name("resume.pt"))
     device = select_device(device)
-    mode = step_mode(step, device, precision)
+    mode = resolve_step_mode(step_mode, device, precision)
     set_tf32(tf32)
     hr, lr, train_attrs = read_frames(train_h5)
     eval_hr, eval_lr, eval_attrs = read_frames(eval_h5)
