@@ -107,7 +107,7 @@ else
         ;;
       throughput)
         run throughput 170 "$python" benchmarks/train_throughput.py --device cuda --variants all \
-          --jobs 1,2,4,8 --seconds 3 --out "$work/throughput"
+          --jobs 1,2,4,8 --seconds 3 --rounds 2 --out "$work/throughput"
         ;;
       workflow)
         mkdir -p "$work/workflow"
