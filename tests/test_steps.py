@@ -142,8 +142,8 @@ def test_a_diverging_run_stops_within_one_readback_interval(h5_sets, tmp_path): 
     first_bad = int(torch.nonzero(origins[:, 0] == 1)[0]) // batch + 1  # 1-based step
     found = -(-first_bad // interval) * interval
     poisoned = poison_frame(h5_sets, tmp_path, frame=1)
-    message = rf"seed 123: loss became nan in epoch 1 \(step {first_bad}, found at step {found}\)"
-    with pytest.raises(TrainingDiverged, match="variant 'wide', scale 3, " + message):
+    message = rf"variant 'wide', scale 3, seed 123: loss became nan in epoch 1 \(step {first_bad}\); lower"
+    with pytest.raises(TrainingDiverged, match=message) as raised:
         train(
             poisoned,
             h5_sets[1],
@@ -156,5 +156,5 @@ def test_a_diverging_run_stops_within_one_readback_interval(h5_sets, tmp_path): 
             progress=False,
             log_every_steps=interval,
         )
-    assert found - first_bad < interval
+    assert raised.value.found_at_step == found
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "resume.pt").exists()

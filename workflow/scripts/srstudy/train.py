@@ -27,7 +27,12 @@ RESUMABLE_CHANGES = ("epochs",)
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite; ``found_at_step``: the step whose loss readback
+    found it (the message names the step where it first appeared)."""
+
+    def __init__(self, message: str, found_at_step: int | None = None):
+        super().__init__(message)
+        self.found_at_step = found_at_step
 
 
 def grid_patch_count(shape: tuple[int, ...], patch: int, stride: int) -> int:
@@ -369,8 +374,8 @@ def train(
                 if bad_step is not None:
                     raise TrainingDiverged(
                         f"variant '{name}', scale {scale}, seed {seed}: loss became {bad_loss} in epoch {epoch} "
-                        f"(step {bad_step + 1}, found at step {step + 1}); "
-                        f"lower variants.{name}.lr (or defaults.lr) in the config"
+                        f"(step {bad_step + 1}); lower variants.{name}.lr (or defaults.lr) in the config",
+                        found_at_step=step + 1,
                     )
                 bar.set_postfix(loss=f"{total / (step + 1):.3g}")
         eval_psnr = evaluate(model, eval_hr, eval_lr, halo, tile, precision)
