@@ -49,7 +49,7 @@ from srstudy.dataset import pack, read_frames  # noqa: E402
 from srstudy.degrade import degrade_frames  # noqa: E402
 from srstudy.images import atomic_file, frame_name, modcrop, read_rgb  # noqa: E402
 from srstudy.metrics import calculate_psnr  # noqa: E402
-from srstudy.models import build_model, macs_per_pixel, receptive_radius, select_device  # noqa: E402
+from srstudy.models import build_model, macs_per_pixel, receptive_radius, select_device, set_tf32  # noqa: E402
 from srstudy.train import TrainSteps, grad_scaler, make_optimizer, patch_batches, resolve_step_mode, sample_patches  # noqa: E402
 from srstudy.upscale import infer_tiled, load_checkpoint, prepare_for_inference, tile_for, upscale_frame  # noqa: E402
 from srstudy.video import extract_frames, make_standin, resolve_video  # noqa: E402
@@ -384,6 +384,7 @@ def precision(args, device, work: Path) -> list[dict]:
 
 
 def uhd(args, device, work: Path) -> list[dict]:
+    set_tf32(False)  # fp32 as the workflow runs it by default (train.tf32: false)
     spec = default_spec()
     model = prepare_for_inference(build_model(spec), device)
     plane = np.random.default_rng(0).random(UHD, dtype=np.float32)
@@ -401,7 +402,8 @@ def uhd(args, device, work: Path) -> list[dict]:
             seconds / times["fp32"] if name != "fp32" else None,
             "<= 10 ms (one H100)" if name == "bf16" and device.type == "cuda" else "report",
             seconds <= 0.010 if name == "bf16" and device.type == "cuda" else None,
-            f"tile {tile}, plane copied to the device and back; {flop / seconds / 1e12:.2f} TFLOP/s; median of "
+            f"tile {tile}, plane copied to the device and back, fp32 without TF32; "
+            f"{flop / seconds / 1e12:.2f} TFLOP/s; median of "
             f"{args.repeat}",
         )
         for name, seconds in times.items()

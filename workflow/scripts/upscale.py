@@ -1,12 +1,14 @@
 from pathlib import Path
 
 from srstudy.jobs import logged
+from srstudy.models import set_tf32
 from srstudy.slots import place_on_gpu
 from srstudy.upscale import upscale_test_sets
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     place_on_gpu()  # before CUDA starts
+    set_tf32(sm.config["train"]["tf32"])  # the numerics the models were trained with
     upscale_test_sets(
         sm.input.model,
         [
