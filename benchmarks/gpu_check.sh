@@ -12,13 +12,14 @@
 #   study       benchmarks/study.py --only uhd,vram --device cuda
 #   throughput  benchmarks/train_throughput.py --device cuda: step modes, every thesis
 #               variant and the projected thesis.yaml time, 1/2/4/8 concurrent jobs
-#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU
+#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU,
+#               with whatever time the sections before it left (its own aim: <= 6 min)
 # Then benchmarks/gpu_report.py writes benchmarks/results/<gpu-model>_<date>.{md,json}
 # (and copies them, with the section logs, to $OUT when it is set).
 #
 # Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
-# SECTIONS (default "tests study throughput workflow"; e.g. SECTIONS=workflow for a
-# second call), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
+# SECTIONS (default "tests study throughput workflow"; add compile for the
+# torch.compile step mode; SECTIONS=workflow for a second call), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
 # GPU_CHECK_OUT (report folder, default benchmarks/results). Without CUDA every section
 # is reported as skipped and the script exits 0 (GPU_CHECK_FORCE=1 runs them anyway: a
 # dry rehearsal of the failure and time-limit handling).
@@ -99,15 +100,15 @@ else
   for name in $sections; do
     case $name in
       tests)
-        run tests 150 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
+        run tests 120 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
           --junitxml "$work/tests.xml" -o addopts="-ra"
         ;;
       study)
-        run study 120 "$python" benchmarks/study.py --only uhd,vram --device cuda --repeat 5 --out "$work/study"
+        run study 60 "$python" benchmarks/study.py --only uhd,vram --device cuda --repeat 3 --out "$work/study"
         ;;
       throughput)
-        run throughput 170 "$python" benchmarks/train_throughput.py --device cuda --variants all \
-          --jobs 1,2,4,8 --seconds 3 --rounds 2 --out "$work/throughput"
+        run throughput 120 "$python" benchmarks/train_throughput.py --device cuda --variants all \
+          --modes baseline,eager,graph --jobs 1,2,4,8 --seconds 2 --rounds 1 --out "$work/throughput"
         ;;
       workflow)
         mkdir -p "$work/workflow"
@@ -115,6 +116,10 @@ else
         JOBS_PER_GPU=$per_gpu run workflow 400 "$python" -m snakemake -s "$repo/Snakefile" \
           --directory "$work/workflow" --configfile "$repo/config/gpu.yaml" --cores 16 \
           --resources gpu="$per_gpu" --scheduler greedy --keep-going
+        ;;
+      compile)  # not in the default list: torch.compile's warm-up alone can take a minute
+        run compile 150 "$python" benchmarks/train_throughput.py --device cuda --variants "" \
+          --modes baseline,compile --seconds 2 --rounds 1 --out "$work/compile"
         ;;
       *) record "$name" skipped 0 0 "unknown section" ;;
     esac

@@ -136,7 +136,7 @@ def targets(parts: dict) -> list[dict]:
         bf16["workflow"] if bf16 else "not measured",
         bf16["met"] if bf16 else None,
     )
-    throughput = {r["measure"]: r for r in parts.get("throughput") or []}
+    throughput = {r["measure"]: r for r in (parts.get("throughput") or []) + (parts.get("compile") or [])}
     fast = [r for name, r in throughput.items() if name.startswith("train step") and r["ratio"] is not None]
     best = max(fast, key=lambda r: r["ratio"]) if fast else None
     add(
@@ -215,7 +215,11 @@ def markdown(report: dict, work: Path) -> str:
             f"{t['tests']} tests: {t['failures']} failed, {t['errors']} errors, {t['skipped']} skipped",
         ]
         lines += [f"- {failure}" for failure in t["failed"]]
-    for name, title in (("study", "benchmarks/study.py"), ("throughput", "benchmarks/train_throughput.py")):
+    for name, title in (
+        ("study", "benchmarks/study.py"),
+        ("throughput", "benchmarks/train_throughput.py"),
+        ("compile", "benchmarks/train_throughput.py, torch.compile"),
+    ):
         if report[name]:
             lines += [
                 "",
@@ -263,6 +267,7 @@ def main() -> None:
         "tests": tests(args.work),
         "study": benchmark_rows(args.work, "study"),
         "throughput": benchmark_rows(args.work, "throughput"),
+        "compile": benchmark_rows(args.work, "compile"),
         "workflow": workflow(args.work),
     }
     report["targets"] = targets(report)
