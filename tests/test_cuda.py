@@ -155,13 +155,14 @@ def test_mixed_precision_inference_on_the_gpu_is_close_to_fp32(gpu_model, precis
 
 def gpu_uuids() -> list[str]:
     listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=True).stdout
-    return re.findall(r"\(UUID: (GPU-[0-9a-f-]+)\)", listing)
+    return [uuid.lower() for uuid in re.findall(r"\(UUID: GPU-([0-9a-fA-F-]+)\)", listing)]
 
 
 PLACED = (
     "import json, sys, torch; from srstudy.slots import place_on_gpu; "
     "gpu = place_on_gpu(sys.argv[1]); props = torch.cuda.get_device_properties(0); "
-    "out = {'gpu': gpu, 'count': torch.cuda.device_count(), 'uuid': 'GPU-' + str(props.uuid)}; "
+    "uuid = str(props.uuid).lower().removeprefix('gpu-'); "
+    "out = {'gpu': gpu, 'count': torch.cuda.device_count(), 'uuid': uuid}; "
     "print(json.dumps(out), flush=True); "
     "sys.stdin.read()"
 )
