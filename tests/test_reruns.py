@@ -294,3 +294,12 @@ def test_a_copied_project_is_up_to_date(finished, tmp_path):
     copied = tmp_path / "moved"
     shutil.copytree(finished, copied, symlinks=True)
     assert planned_jobs(copied, TEST_CONFIG) == {}
+
+
+def test_step_execution_settings_retrain_nothing_but_tf32_retrains_every_model(plan, config):
+    """train.step and train.log_every_steps say how steps run, not what they compute;
+    TF32 changes the numerics, so it is part of every model."""
+    config["train"] = {"step": "eager", "log_every_steps": 7}
+    assert plan(config) == {}
+    config["train"]["tf32"] = True
+    assert len(plan(config)["train"]) == MODELS

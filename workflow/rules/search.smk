@@ -27,8 +27,8 @@ rule search_worker:
         scratch="results/search/{search}/x{scale}/scratch/worker{worker}",
         search=lambda wildcards: config["search"][wildcards.search],
         defaults=config["defaults"],
-        device=config["device"],
         precision=config["precision"],
+        tf32=config["train"]["tf32"],
     script:
         "../scripts/search_worker.py"
 

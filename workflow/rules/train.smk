@@ -24,5 +24,6 @@ rule train:
     params:
         spec=train_spec,
         precision=config["precision"],
+        tf32=config["train"]["tf32"],
     script:
         "../scripts/train.py"

@@ -3,10 +3,14 @@ from pathlib import Path
 from srstudy.config import resolve_spec
 from srstudy.jobs import logged
 from srstudy.methods import BICUBIC
+from srstudy.models import set_tf32
+from srstudy.slots import place_on_gpu
 from srstudy.upscale import upscale_test_sets
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
+    place_on_gpu()  # before CUDA starts
+    set_tf32(sm.config["train"]["tf32"])  # the numerics the models were trained with
     upscale_test_sets(
         sm.input.model,
         [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output[0])],

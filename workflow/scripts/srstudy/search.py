@@ -174,9 +174,11 @@ def run_worker(
     threads: int | None = None,
     precision: str = "fp32",
     pruner: optuna.pruners.BasePruner | None = None,
+    **train_options,
 ) -> dict:
     """Take trials from the study until it has its count; returns what this worker did
-    (``{"study", "trials": [numbers], "recovered": [numbers]}``)."""
+    (``{"study", "trials": [numbers], "recovered": [numbers]}``). ``train_options`` go to
+    :func:`srstudy.train.train` (step mode, loss readback interval, TF32)."""
     from srstudy.dataset import read_frames  # h5 attributes identify the data
 
     data = {"train": read_frames(train_h5)[2], "eval": read_frames(eval_h5)[2]}
@@ -220,6 +222,7 @@ def run_worker(
                 progress=False,
                 precision=precision,
                 on_epoch=report,
+                **train_options,
             )
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("seconds", time.perf_counter() - started)
