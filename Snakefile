@@ -1,5 +1,9 @@
 # High-resolution SRCNN hyperparameter study, as one DAG:
 # frames -> per-scale degradations -> h5 sets -> training -> upscaling -> scores -> tables.
+from snakemake.utils import min_version
+
+# report() with labels, resources given as --resources=gpu=N, the 9.x CLI.
+min_version("9.20")
 
 
 configfile: "config/config.yaml"

@@ -1,0 +1,55 @@
+"""Documentation that must not drift: config/README.md against the schema, run.sh's help."""
+
+import re
+import subprocess
+
+import yaml
+from conftest import REPO, SCHEMA
+from srstudy.configdoc import render, undocumented
+
+
+def test_every_config_key_has_a_description():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert undocumented(schema) == [], "give these schema keys a description"
+
+
+def test_config_readme_is_generated_from_the_schema():
+    assert (REPO / "config/README.md").read_text() == render(SCHEMA), (
+        "config/README.md is out of date: PYTHONPATH=workflow/scripts .venv/bin/python -m srstudy.configdoc "
+        "> config/README.md"
+    )
+
+
+def test_config_readme_names_every_key_of_the_shipped_configs():
+    text = (REPO / "config/README.md").read_text()
+
+    def keys(node, prefix=""):
+        for key, value in node.items():
+            yield f"{prefix}{key}"
+            if isinstance(value, dict) and prefix + key not in ("variants", "ood_tests", "report.comparisons"):
+                yield from keys(value, f"{prefix}{key}.")
+
+    for path in [*sorted((REPO / "config").glob("*.yaml")), REPO / ".test/config/config.yaml"]:
+        for key in keys(yaml.safe_load(path.read_text())):
+            assert f"`{key}`" in text, f"{path.name}: '{key}' is not in config/README.md"
+
+
+def test_run_sh_help_lists_commands_and_every_environment_variable():
+    for flag in ("help", "-h", "--help"):
+        result = subprocess.run(["bash", str(REPO / "run.sh"), flag], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0 and result.stderr == "", result
+    script = (REPO / "run.sh").read_text()
+    # Every ${NAME...} that the script reads from the environment (upper case, not its own arrays).
+    variables = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)[:}]", script)) - {"TARGETS", "OPTIONS", "PYTHONPATH"}
+    assert {"PYTHON", "TORCH_SPEC", "CORES", "GPU_SLOTS"} <= variables
+    for name in [*variables, "SRSTUDY_DEBUG"]:
+        assert re.search(rf"^  {name}\b", result.stdout, re.MULTILINE), f"run.sh help does not explain {name}"
+    for command in ("study", "report", "upscale", "tests"):
+        assert re.search(rf"^  {command}\b", result.stdout, re.MULTILINE), command
+    wrong = subprocess.run(["bash", str(REPO / "run.sh"), "stduy"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 2 and "unknown command 'stduy'" in wrong.stderr
+
+
+def test_license_matches_pyproject():
+    assert 'license = "MIT"' in (REPO / "pyproject.toml").read_text()
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
