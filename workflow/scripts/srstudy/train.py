@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from srstudy.dataset import read_frames
 from srstudy.images import atomic_file, psnr_from_mse
+from srstudy.jobs import progress_bar
 from srstudy.models import build_model, parameter_groups, receptive_radius, select_device
 from srstudy.upscale import autocast, infer_tiled, tile_for
 
@@ -217,7 +217,7 @@ def train(
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         origins = sample_patches(generator, hr.shape, patch, steps * batch).to(planes_device)
         started, total = time.perf_counter(), 0.0
-        bar = tqdm(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
+        bar = progress_bar(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
         batches = patch_batches(lr_t, hr_t, origins, patch, batch, device)
         for step, (inputs, targets) in zip(bar, batches, strict=True):
             loss = train_step(model, optimizer, scaler, inputs, targets, precision)
