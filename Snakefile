@@ -26,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/upscale.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/videos.smk"
 
 
 rule all:
@@ -36,3 +37,4 @@ rule all:
         per_model(UPSCALED_DIR),
         report_targets(),
         "results/tables/costs.html",
+        video_targets(),

@@ -36,7 +36,7 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import figures, metrics, tables, upscale
+from srstudy import figures, metrics, tables, upscale, videos
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
@@ -493,6 +493,8 @@ def _writers(inputs: dict) -> dict:
             root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], TINY, 2, "cpu"
         ),
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
+        "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),
+        "video page": lambda final: videos.video_page(root / "blob.bin", final, "a video"),
     }
 
 
@@ -511,6 +513,8 @@ FULL_DISK = {
     "figure": ("psnr_vs_scale.png", "DiskFullError: could not write '{}': File too large"),
     "upscaled folder": ("seed123", "DiskFullError: could not write '{}': File too large"),
     "downloaded video": ("video.mp4", "DiskFullError: could not write '{}': File too large"),
+    "video": ("seed123.mkv", "DiskFullError: could not write '{}': File too large"),
+    "video page": ("seed123_comparison.html", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
@@ -532,6 +536,8 @@ RULE_OUTPUTS = {
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],
     "cost_table": ["table csv", "table text"],
+    "upscaled_video": ["video"],
+    "comparison_video": ["video", "video page"],
 }
 
 

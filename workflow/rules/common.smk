@@ -271,3 +271,23 @@ def download_source(wildcards):
 def download_pattern():
     """Wildcard constraint matching exactly the videos to download."""
     return "|".join(re.escape(path) for path in DOWNLOADS)
+
+
+# Videos (videos.smk): for the variants under 'videos:', their first seed.
+VIDEO = "results/videos/x{scale}/{variant}/seed{seed}.mkv"
+COMPARISON_VIDEO = "results/videos/x{scale}/{variant}/seed{seed}_comparison.mp4"
+COMPARISON_PAGE = "results/videos/x{scale}/{variant}/seed{seed}_comparison.html"
+
+
+def video_targets():
+    """Both videos of every configured variant x scale (none by default)."""
+    return [
+        path
+        for variant in config["videos"]["variants"]
+        for path in expand(
+            [VIDEO, COMPARISON_PAGE],
+            scale=config["videos"]["scales"] or config["scales"],
+            variant=variant,
+            seed=variant_seeds(variant)[0],
+        )
+    ]

@@ -203,6 +203,7 @@ def check_semantics(config: dict) -> None:
         if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
             problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
     problems += report_problems(config, sets["test"])
+    problems += video_problems(config)
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -269,6 +270,18 @@ def report_problems(config: dict, test_frames: set[int]) -> list[str]:
                 problems.append(
                     f"report.comparisons.{name}.{key}: {unknown} not among the variants {sorted(config['variants'])}"
                 )
+    return problems
+
+
+def video_problems(config: dict) -> list[str]:
+    """The videos' variants and scales must be configured ones."""
+    videos, problems = config["videos"], []
+    unknown = [v for v in videos["variants"] if v not in config["variants"]]
+    if unknown:
+        problems.append(f"videos.variants: {unknown} not among the variants {sorted(config['variants'])}")
+    unknown = [s for s in videos["scales"] or [] if s not in config["scales"]]
+    if unknown:
+        problems.append(f"videos.scales: {unknown} not among the scales {config['scales']}")
     return problems
 
 

@@ -1,0 +1,50 @@
+# Videos of the study video's upscaled test frames, for the variants under 'videos:'
+# (their first seed): each model's frames losslessly, and a labelled comparison
+# (bicubic | model | ground truth) that the report plays. Paths and targets: common.smk.
+rule upscaled_video:
+    input:
+        frames=expand(UPSCALED_DIR, root=RESULTS, allow_missing=True),
+        manifest="results/frames",
+        code=package_modules("videos"),
+    output:
+        VIDEO,
+    log:
+        "results/logs/videos/x{scale}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/upscaled_video/x{scale}/{variant}/seed{seed}.tsv"
+    conda:
+        "../../envs/video.yaml"
+    params:
+        frames=frames_of(RESULTS, "test"),
+        step=config["frames"]["test"]["step"],
+        ffmpeg=config["ffmpeg"],
+    script:
+        "../scripts/upscaled_video.py"
+
+
+rule comparison_video:
+    input:
+        upscaled=expand(UPSCALED_DIR, root=RESULTS, allow_missing=True),
+        degraded="results/degraded/x{scale}",
+        frames="results/frames",
+        code=package_modules("videos"),
+    output:
+        video=COMPARISON_VIDEO,
+        page=report(
+            COMPARISON_PAGE,
+            caption="../report/videos.rst",
+            category="Videos",
+            labels={"variant": "{variant}", "scale": "x{scale}", "seed": "{seed}"},
+        ),
+    log:
+        "results/logs/videos/x{scale}/{variant}/seed{seed}_comparison.log",
+    benchmark:
+        "results/benchmarks/comparison_video/x{scale}/{variant}/seed{seed}.tsv"
+    conda:
+        "../../envs/video.yaml"
+    params:
+        frames=frames_of(RESULTS, "test"),
+        step=config["frames"]["test"]["step"],
+        ffmpeg=config["ffmpeg"],
+    script:
+        "../scripts/comparison_video.py"
