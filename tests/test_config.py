@@ -99,9 +99,10 @@ SCHEMA_ERRORS = {
     "misspelled variant key": (set_key(["variants", "elu", "activaton"], "elu"), ["variants.elu:", "'activaton'"]),
     "misspelled ood key": (rename_key(["ood_tests", "bikes", "frames"], "frame"), ["ood_tests.bikes:", "'frame'"]),
     "scales not a list": (set_key(["scales"], 2), ["scales:", "not of type 'array'"]),
-    "scale as a string": (set_key(["scales"], ["2"]), ["scales[0]:", "not of type 'integer'"]),
-    "threads as a string": (set_key(["threads", "train"], "2"), ["threads.train:", "not of type 'integer'"]),
-    "lr as a string": (set_key(["defaults", "lr"], "1e-3"), ["defaults.lr:", "not of type 'number'"]),
+    # Strings that spell numbers are read as numbers (--config gives strings); others are not.
+    "scale as a word": (set_key(["scales"], ["two"]), ["scales[0]:", "not of type 'integer'"]),
+    "threads as a word": (set_key(["threads", "train"], "2 threads"), ["threads.train:", "not of type 'integer'"]),
+    "lr as a word": (set_key(["defaults", "lr"], "fast"), ["defaults.lr:", "not of type 'number'"]),
     "scale below 2": (set_key(["scales"], [1, 2]), ["scales[0]:", "minimum of 2"]),
     "duplicate scales": (set_key(["scales"], [2, 2]), ["scales:", "non-unique"]),
     "variant name with a space": (set_key(["variants", "my variant"], {}), ["variants:", "'my variant'"]),
@@ -323,3 +324,10 @@ def test_shipped_config_is_valid(path, monkeypatch):
         check_videos(config)
     else:
         pytest.skip(f"{path.name}: a video is not on this machine and has no url")
+
+
+def test_videos_name_configured_variants_and_scales(test_config):
+    test_config["videos"] = {"variants": ["elu", "gelu"], "scales": [2, 5]}
+    message = semantics_error(test_config)
+    assert "videos.variants: ['gelu'] not among the variants" in message
+    assert "videos.scales: [5] not among the scales [2, 3]" in message
