@@ -38,3 +38,4 @@ rule all:
         report_targets(),
         "results/tables/costs.html",
         video_targets(),
+        "results/about/software.html",

@@ -538,6 +538,7 @@ RULE_OUTPUTS = {
     "cost_table": ["table csv", "table text"],
     "upscaled_video": ["video"],
     "comparison_video": ["video", "video page"],
+    "software_versions": ["table text"],  # tables.write_text
 }
 
 

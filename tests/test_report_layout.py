@@ -1,10 +1,15 @@
 """How the report shows its figures: crop tiles wide enough to see, legends off the data."""
 
 import numpy as np
+import torch
+from conftest import REPO
 from PIL import Image
 from srstudy import figures
+from srstudy.about import git_commit, write_about
 from srstudy.images import frame_name, write_png
 from srstudy.metrics import write_scores
+from srstudy.models import build_model
+from srstudy.train import save_atomic
 
 RNG = np.random.default_rng(11)
 
@@ -70,3 +75,26 @@ def test_psnr_vs_scale_legend_covers_no_panel(tmp_path, monkeypatch):
     assert len(drawn["axes"]) == 4
     for box in drawn["axes"]:
         assert not legend.overlaps(box), (legend, box)
+
+
+def test_about_page_names_software_devices_and_commit(tmp_path):
+    spec = {"layers": [{"kernel": 3, "channels": 4}, {"kernel": 3, "channels": 1}], "activation": "relu"}
+    checkpoint = tmp_path / "model.pt"
+    save_atomic({"state_dict": build_model(spec).state_dict(), "device": "cuda:0", "torch": "2.13.0+cu126"}, checkpoint)
+    commit = git_commit(REPO)
+    assert commit.startswith("unknown") or len(commit.split()[0]) == 40
+    out = tmp_path / "about/software.html"
+    write_about(out, [checkpoint, checkpoint], commit)
+    page = out.read_text()
+    for text in (commit, "models trained on cuda:0, torch 2.13.0+cu126</th><td>2<", f"<td>{torch.__version__}<"):
+        assert text in page, text
+    for key in ("snakemake", "CUDA (torch build)", "cuDNN", "GPUs here", "ffmpeg"):
+        assert f">{key}</th>" in page, key
+    assert git_commit(tmp_path).startswith("unknown")
+
+
+def test_e2e_report_has_the_about_page_and_front_page_points_to_it(e2e):
+    workdir, _, _ = e2e
+    page = (workdir / "results/about/software.html").read_text()
+    assert "workflow commit" in page and ">ffmpeg</th>" in page
+    assert "**About**" in (REPO / "workflow/report/workflow.rst").read_text()

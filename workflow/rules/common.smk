@@ -9,10 +9,13 @@ from pathlib import Path
 # sys.path, so jobs (local, cluster, conda envs) import it from this checkout.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow/scripts"))
 
+from srstudy import about as study_about
 from srstudy import config as study_config
 from srstudy.jobs import short_errors
 
 RESULTS = "results/"
+# The workflow's commit, for the report's About page.
+WORKFLOW_COMMIT = study_about.git_commit(workflow.basedir)
 OOD_ROOT = "results/ood/{}/"
 
 

@@ -197,3 +197,20 @@ rule cost_table:
         "../../envs/report.yaml"
     script:
         "../scripts/cost_table.py"
+
+
+rule software_versions:
+    input:
+        models=per_model(MODEL, [RESULTS]),
+        code=package_modules("about"),
+    output:
+        report("results/about/software.html", caption="../report/about.rst", category="About"),
+    log:
+        "results/logs/software_versions.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        commit=WORKFLOW_COMMIT,
+        ffmpeg=config["ffmpeg"],
+    script:
+        "../scripts/software_versions.py"

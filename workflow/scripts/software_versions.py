@@ -1,0 +1,6 @@
+from srstudy.about import write_about
+from srstudy.jobs import logged
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    write_about(sm.output[0], list(sm.input.models), sm.params.commit, sm.params.ffmpeg)
