@@ -36,7 +36,7 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import figures, metrics, tables, upscale, videos
+from srstudy import about, figures, metrics, tables, upscale, videos
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
@@ -495,6 +495,8 @@ def _writers(inputs: dict) -> dict:
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
         "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),
         "video page": lambda final: videos.video_page(root / "blob.bin", final, "a video"),
+        # A long commit string makes the page larger than the limit.
+        "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
     }
 
 
@@ -515,6 +517,7 @@ FULL_DISK = {
     "downloaded video": ("video.mp4", "DiskFullError: could not write '{}': File too large"),
     "video": ("seed123.mkv", "DiskFullError: could not write '{}': File too large"),
     "video page": ("seed123_comparison.html", "DiskFullError: could not write '{}': File too large"),
+    "about page": ("software.html", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
@@ -538,7 +541,7 @@ RULE_OUTPUTS = {
     "cost_table": ["table csv", "table text"],
     "upscaled_video": ["video"],
     "comparison_video": ["video", "video page"],
-    "software_versions": ["table text"],  # tables.write_text
+    "software_versions": ["about page"],
 }
 
 

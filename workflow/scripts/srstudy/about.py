@@ -9,7 +9,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from srstudy.tables import write_text
+from srstudy.images import atomic_file
 from srstudy.video import ffmpeg_binary
 
 PACKAGES = ("snakemake", "torch", "numpy", "scipy", "h5py", "pillow", "imageio", "imageio-ffmpeg", "pandas")
@@ -77,4 +77,5 @@ def write_about(out: str | Path, checkpoints: list[str | Path], commit: str, ffm
         "<body style='font-family:sans-serif'><h3>Software, devices and commit of this run</h3>"
         f"<table>{cells}</table></body></html>"
     )
-    write_text(out, page)
+    with atomic_file(out, ".html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
