@@ -1,6 +1,7 @@
 """Progress bars: in place on a terminal, a few lines in a job's log."""
 
 import os
+import select
 import time
 
 from srstudy import jobs
@@ -38,7 +39,10 @@ def test_a_terminal_gets_a_bar_refreshed_in_place():
         with open(follower, "w", closefd=False) as terminal:
             for _ in progress_bar(range(5), file=terminal):
                 pass
-        output = os.read(leader, 65536).decode()
+        output = b""
+        while select.select([leader], [], [], 0.5)[0]:  # a terminal delivers the writes in pieces
+            output += os.read(leader, 65536)
+        output = output.decode()
     finally:
         os.close(leader)
         os.close(follower)
