@@ -8,12 +8,13 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, explain, read_sequential, snakemake
+from conftest import BBB_SPEC, BIKES_SPEC, REPO, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, explain, read_sequential, snakemake
 from srstudy.images import frame_name, modcrop, read_rgb
 from srstudy.models import build_model, receptive_radius
 from srstudy.train import save_atomic
 from srstudy.upscale import load_checkpoint, prepare_for_inference, upscale_frame
 from srstudy.upscale_video import bicubic_upscale, main
+from srstudy.video import resolve_video
 from srstudy.videos import comparison_frame, encode_frames, label, video_page, write_comparison
 
 TINY = {"layers": [{"kernel": 5, "channels": 8}, {"kernel": 3, "channels": 1}], "activation": "relu"}
@@ -66,20 +67,33 @@ def tiny_model(tmp_path_factory) -> tuple:
     return path
 
 
-def test_upscale_a_video_streamed_with_its_audio(tmp_path, bbb_clip, tiny_model, ffmpeg_exe, capsys):
-    """The standalone command on the embedded clip: every frame is the model's output on
+@pytest.fixture(scope="module")
+def clip_with_audio(tmp_path_factory, ffmpeg_exe):
+    """The embedded bikes clip (640x272) with the embedded Big Buck Bunny clip's 5.1 AAC
+    audio, muxed by stream copy: the standalone command's input, small enough to be quick."""
+    out = tmp_path_factory.mktemp("clip") / "bikes_with_audio.mp4"
+    command = [ffmpeg_exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    command += ["-i", str(resolve_video(BIKES_SPEC)), "-i", str(resolve_video(BBB_SPEC))]
+    command += ["-map", "0:v", "-map", "1:a", "-c", "copy", "-shortest", str(out)]
+    subprocess.run(command, check=True)
+    return out
+
+
+def test_upscale_a_video_streamed_with_its_audio(tmp_path, clip_with_audio, tiny_model, ffmpeg_exe, capsys):
+    """The standalone command on an embedded clip: every frame is the model's output on
     the bicubic-upscaled frame, bit for bit (lossless), and the audio is kept."""
     out = tmp_path / "up.mkv"
-    main([str(bbb_clip), "--model", str(tiny_model), "-o", str(out), "--frames", "2", "--lossless", "--device", "cpu"])
-    assert "2 frames, 2560x1440 (x2), on cpu" in capsys.readouterr().err
+    options = ["--frames", "3", "--lossless", "--device", "cpu"]
+    main([str(clip_with_audio), "--model", str(tiny_model), "-o", str(out), *options])
+    assert "3 frames, 1280x544 (x2)" in capsys.readouterr().err
     listing = subprocess.run([ffmpeg_exe, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
-    assert "Audio: aac" in listing and "2560x1440" in listing, listing
+    assert "Audio: aac" in listing and "1280x544" in listing, listing
     checkpoint = load_checkpoint(tiny_model)
     model = build_model(checkpoint["spec"])
     model.load_state_dict(checkpoint["state_dict"])
     model = prepare_for_inference(model, torch.device("cpu"))
-    source, upscaled = read_sequential(bbb_clip, 2), read_sequential(out)
-    assert len(upscaled) == 2
+    source, upscaled = read_sequential(clip_with_audio, 3), read_sequential(out)
+    assert len(upscaled) == 3
     for original, frame in zip(source, upscaled, strict=True):
         expected = upscale_frame(model, bicubic_upscale(original, 2), receptive_radius(TINY["layers"]), 512)
         assert np.array_equal(frame, expected)
