@@ -18,6 +18,7 @@ from srstudy.images import (
     write_png,
     ycbcr_to_rgb,
 )
+from srstudy.jobs import progress_bar
 from srstudy.models import build_model, model_spec, receptive_radius, select_device
 
 
@@ -147,6 +148,6 @@ def upscale_test_sets(
     halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for(tile, device)
     for bicubic_dir, indices, out_dir in test_sets:
         with atomic_directory(out_dir) as tmp:
-            for index in indices:
+            for index in progress_bar(indices, desc=str(out_dir), unit="frame"):
                 bicubic = read_rgb(Path(bicubic_dir) / frame_name(index))
                 write_png(tmp / frame_name(index), upscale_frame(model, bicubic, halo, tile, precision))
