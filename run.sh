@@ -60,8 +60,9 @@ commands:
   help, -h, --help
         print this help
 
-stage targets for `study` (each builds its stage and everything it needs):
-  frames datasets models upscaled scores tables
+stage targets for `study` (each builds its stage and everything it needs; from
+workflow/scripts/srstudy/dag.py):
+  frames datasets search models upscaled scores videos tables
   or any output path, e.g. results/scores/x2/default.csv
 
 environment variables:
@@ -95,12 +96,14 @@ RULE_OPTIONS=" --until -U --omit-from -O --forcerun -R --allowed-rules --target-
 TARGETS=()
 OPTIONS=()
 split_targets() {
-  local word last_option=""
+  local word last_option="" STAGES
+  # The stage targets, as the workflow generates them (srstudy/dag.py): frames|datasets|...
+  STAGES=$(PYTHONPATH=workflow/scripts .venv/bin/python -c 'from srstudy.dag import STAGES; print("|".join(STAGES))')
   for word in "$@"; do
     if [[ $word == -* ]]; then
       last_option=$word
       OPTIONS+=("$word")
-    elif [[ $RULE_OPTIONS != *" $last_option "* && ($word == results/* || $word =~ ^(all|frames|datasets|models|upscaled|scores|tables)$) ]]; then
+    elif [[ $RULE_OPTIONS != *" $last_option "* && ($word == results/* || $word =~ ^(all|$STAGES)$) ]]; then
       TARGETS+=("$word")
     else
       OPTIONS+=("$word")

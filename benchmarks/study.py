@@ -357,8 +357,8 @@ def precision(args, device, work: Path) -> list[dict]:
     model = prepare_for_inference(model, device)
     halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for("auto", device)
     frame = frame_ids(load_config(DEMO)["frames"]["test"])[0]
-    hr = modcrop(read_rgb(results / "frames" / frame_name(frame)), scale)
-    bicubic = read_rgb(results / f"degraded/x{scale}/bicubic" / frame_name(frame))
+    hr = modcrop(read_rgb(results / "frames/test" / frame_name(frame)), scale)
+    bicubic = read_rgb(results / f"degraded/test/x{scale}/bicubic" / frame_name(frame))
     scores = {}
     for name in ("fp32", "bf16", "fp16"):
         sr = upscale_frame(model, bicubic, halo, tile, name)

@@ -36,11 +36,11 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import about, figures, metrics, tables, upscale, videos
+from srstudy import about, dag, figures, metrics, search, tables, upscale, videos
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
-from srstudy.images import DiskFullError, check_free_space, frame_name, read_rgb, write_png
+from srstudy.images import DiskFullError, atomic_file, check_free_space, frame_name, read_rgb, write_png
 from srstudy.jobs import DEBUG_ENV
 from srstudy.models import build_model
 from srstudy.train import LOG_COLUMNS, save_atomic, train, write_log
@@ -329,15 +329,16 @@ def test_path_with_shell_characters_is_never_interpreted(tmp_path, synthetic_cli
     workdir = tmp_path / "work"
     workdir.mkdir()
     result = snakemake(
-        workdir, "--cores", "1", configfile=write_config(tmp_path / "c.yaml", config), targets=["results/frames"]
+        workdir, "--cores", "1", configfile=write_config(tmp_path / "c.yaml", config), targets=["frames"]
     )
     assert result.returncode == 0, explain(result)
-    frames = workdir / "results/frames"
-    assert png_ids(frames) == [0, 1, 2, 3]
-    assert read_manifest(frames)["path"] == str(video)
     decoded = sequential_decode(video)
-    for index in range(4):
-        np.testing.assert_array_equal(read_rgb(frames / frame_name(index)), decoded[index])
+    for split, ids in {"train": [0, 1], "eval": [2], "test": [3]}.items():
+        frames = workdir / "results/frames" / split
+        assert png_ids(frames) == ids
+        assert read_manifest(frames)["path"] == str(video)
+        for index in ids:
+            np.testing.assert_array_equal(read_rgb(frames / frame_name(index)), decoded[index])
     planted = [p for root in (tmp_path, workdir, REPO, Path.cwd()) for p in root.glob("pwned*")]
     assert not planted, f"a shell ran part of the path: {planted}"
 
@@ -497,7 +498,15 @@ def _writers(inputs: dict) -> dict:
         "video page": lambda final: videos.video_page(root / "blob.bin", final, "a video"),
         # A long commit string makes the page larger than the limit.
         "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
+        "search trials csv": lambda final: search.write_csv([{"trial": i, "eval_psnr_y": 30.5} for i in rows], final),
+        "search text": lambda final: _write_text(final, json.dumps([{"trial": i} for i in rows])),
     }
+
+
+def _write_text(final: Path, text: str) -> None:
+    """As the search jobs write their worker JSON, best.yaml and trials.md."""
+    with atomic_file(final, final.suffix) as tmp:
+        tmp.write_text(text)
 
 
 FULL_DISK = {
@@ -518,13 +527,15 @@ FULL_DISK = {
     "video": ("seed123.mkv", "DiskFullError: could not write '{}': File too large"),
     "video page": ("seed123_comparison.html", "DiskFullError: could not write '{}': File too large"),
     "about page": ("software.html", "DiskFullError: could not write '{}': File too large"),
+    "search trials csv": ("trials.csv", "DiskFullError: could not write '{}': File too large"),
+    "search text": ("0.json", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
 
-# What every rule writes, by the cases above (a new rule must be added here).
+# What every job rule writes, by the cases above; the rules are those the workflow
+# declares (srstudy/dag.py), checked below against the rule files.
 RULE_OUTPUTS = {
-    "all": [],
     "download_video": ["downloaded video"],
     "extract_frames": ["frames folder", "frame png"],
     "degrade": ["degraded folder"],
@@ -542,6 +553,8 @@ RULE_OUTPUTS = {
     "upscaled_video": ["video"],
     "comparison_video": ["video", "video page"],
     "software_versions": ["about page"],
+    "search_worker": ["search text"],
+    "search_summary": ["search text", "search trials csv", "figure"],
 }
 
 
@@ -606,7 +619,9 @@ def test_full_disk_leaves_no_partial_output(full_disk, case):
 def test_every_rule_output_is_covered_by_the_full_disk_cases():
     sources = [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]
     rules = {name for path in sources for name in re.findall(r"^\s*rule (\w+):", path.read_text(), re.MULTILINE)}
-    assert rules == set(RULE_OUTPUTS)
+    declared = {*dag.JOB_RULES, *dag.ON_DEMAND_RULES}
+    assert rules == declared | {"all"}  # the stage targets are generated, unnamed in the files
+    assert set(RULE_OUTPUTS) == declared
     assert {case for cases in RULE_OUTPUTS.values() for case in cases} == set(FULL_DISK)
 
 
@@ -826,12 +841,12 @@ def test_snakemake_shows_a_failed_job_in_two_lines(tmp_path, test_config, trunca
     test_config["video"]["path"] = str(truncated_faststart)
     configfile = write_config(tmp_path / "c.yaml", test_config)
     env = {DEBUG_ENV: "1"} if debug else {}
-    result = snakemake(tmp_path, "--cores", "1", configfile=configfile, targets=["results/frames"], env=env)
+    result = snakemake(tmp_path, "--cores", "1", configfile=configfile, targets=["results/frames/test"], env=env)
     assert result.returncode == 1, explain(result)
     message = f"video '{truncated_faststart}' could not be decoded up to frame 100, although its header announces"
     assert ("error: " + message in result.stderr) != debug, explain(result)
     assert message in result.stderr
     assert (TRACEBACK in result.stderr) == debug, explain(result)
     assert "Error in rule extract_frames" in result.stderr
-    assert TRACEBACK in (tmp_path / "results/logs/extract_frames.log").read_text()
+    assert TRACEBACK in (tmp_path / "results/logs/extract_frames/test.log").read_text()
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["benchmarks", "logs"]

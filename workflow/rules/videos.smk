@@ -1,11 +1,12 @@
 # Videos of the study video's upscaled test frames, for the variants under 'videos:'
 # (their first seed): each model's frames losslessly, and a labelled comparison
-# (bicubic | model | ground truth) that the report plays. Paths and targets: common.smk.
+# (bicubic | model | ground truth) that the report plays. Paths: common.smk; the jobs
+# (stage 'videos'): srstudy/dag.py.
 rule upscaled_video:
     input:
         frames=expand(UPSCALED_DIR, root=RESULTS, allow_missing=True),
-        manifest="results/frames",
-        code=package_modules("videos"),
+        manifest=FRAMES.format(root=RESULTS, split="test"),
+        code=code("upscaled_video.py"),
     output:
         VIDEO,
     log:
@@ -25,9 +26,9 @@ rule upscaled_video:
 rule comparison_video:
     input:
         upscaled=expand(UPSCALED_DIR, root=RESULTS, allow_missing=True),
-        degraded="results/degraded/x{scale}",
-        frames="results/frames",
-        code=package_modules("videos"),
+        degraded=DEGRADED.format(root=RESULTS, split="test", scale="{scale}"),
+        frames=FRAMES.format(root=RESULTS, split="test"),
+        code=code("comparison_video.py"),
     output:
         video=COMPARISON_VIDEO,
         page=report(

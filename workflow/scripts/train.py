@@ -1,3 +1,4 @@
+from srstudy.config import resolve_spec
 from srstudy.jobs import logged
 from srstudy.train import train
 
@@ -6,12 +7,12 @@ with logged(sm.log[0]):
     train(
         sm.input.train,
         sm.input.eval,
-        sm.params.spec,
+        resolve_spec(sm.params.spec),
         seed=int(sm.wildcards.seed),
         scale=int(sm.wildcards.scale),
         model_path=sm.output.model,
         log_path=sm.output.log,
-        device=sm.params.device,
+        device=sm.config["device"],  # not a param: it cannot change the model
         threads=sm.threads,
         precision=sm.params.precision,
         name=sm.wildcards.variant,

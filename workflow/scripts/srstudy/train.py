@@ -169,10 +169,13 @@ def train(
     name: str = "variant",
     progress: bool = True,
     precision: str = "fp32",
+    on_epoch=None,
 ) -> dict:
     """Train and write the best checkpoint (``model_path``) and the per-epoch log.
     ``state_path`` (default: beside the model) holds the progress after each epoch; a
-    rerun with the same settings resumes from it. Returns the best checkpoint."""
+    rerun with the same settings resumes from it. ``on_epoch(epoch, eval_psnr)`` is
+    called after each epoch's evaluation (a search's pruner stops a trial by raising
+    there). Returns the best checkpoint."""
     if threads:
         torch.set_num_threads(threads)
     state_path = Path(state_path or Path(model_path).with_name("resume.pt"))
@@ -239,6 +242,8 @@ def train(
             }
         )
         print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch, eval_psnr)
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
