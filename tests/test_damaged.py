@@ -18,9 +18,9 @@ def results(tmp_path):
     root = tmp_path / "results"
     rng = np.random.default_rng(7)
     for index in FRAMES:
-        write_png(root / "frames" / frame_name(index), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
-    degrade_frames(root / "frames", FRAMES, 2, root / "degraded/x2")
-    pack(root / "frames", root / "degraded/x2", FRAMES, 2, root / "h5/x2/train.h5")
+        write_png(root / "frames/train" / frame_name(index), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    degrade_frames(root / "frames/train", FRAMES, 2, root / "degraded/train/x2")
+    pack(root / "frames/train", root / "degraded/train/x2", FRAMES, 2, root / "h5/x2/train.h5")
     return root
 
 
@@ -30,8 +30,9 @@ def cut(path, keep=0.5):
 
 
 def test_the_output_holding_a_file_is_the_folder_its_rule_writes():
-    assert output_holding("results/frames/000001.png").as_posix() == "results/frames"
-    assert output_holding("w/results/degraded/x2/bicubic/000001.png").as_posix() == "w/results/degraded/x2"
+    assert output_holding("results/frames/test/000001.png").as_posix() == "results/frames/test"
+    assert output_holding("w/results/degraded/eval/x2/bicubic/000001.png").as_posix() == "w/results/degraded/eval/x2"
+    assert output_holding("results/ood/bikes/frames/test/000003.png").as_posix() == "results/ood/bikes/frames/test"
     upscaled = "results/ood/bikes/upscaled/x3/elu/seed123/000004.png"
     assert output_holding(upscaled).as_posix() == "results/ood/bikes/upscaled/x3/elu/seed123"
     assert output_holding("results/h5/x2/train.h5").as_posix() == "results/h5/x2/train.h5"
@@ -48,21 +49,21 @@ DAMAGES = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_a_damaged_frame_names_the_file_and_the_folder_to_delete(results, damage):
-    frame = results / "frames" / frame_name(1)
+    frame = results / "frames/train" / frame_name(1)
     DAMAGES[damage](frame)
     with pytest.raises(DamagedFile) as error:
-        degrade_frames(results / "frames", FRAMES, 3, results / "degraded/x3")
+        degrade_frames(results / "frames/train", FRAMES, 3, results / "degraded/train/x3")
     message = str(error.value)
     assert f"'{frame}' is damaged" in message
-    assert f"delete '{results / 'frames'}' (the output that holds it) and run the workflow again" in message
-    assert not (results / "degraded/x3").exists()
+    assert f"delete '{results / 'frames/train'}' (the output that holds it) and run the workflow again" in message
+    assert not (results / "degraded/train/x3").exists()
 
 
 def test_a_damaged_bicubic_frame_points_at_its_scale_folder(results):
-    bicubic = results / "degraded/x2/bicubic" / frame_name(0)
+    bicubic = results / "degraded/train/x2/bicubic" / frame_name(0)
     cut(bicubic, 0.3)
-    with pytest.raises(DamagedFile, match=rf"delete '{results / 'degraded/x2'}' \(the output"):
-        pack(results / "frames", results / "degraded/x2", FRAMES, 2, results / "h5/x2/eval.h5")
+    with pytest.raises(DamagedFile, match=rf"delete '{results / 'degraded/train/x2'}' \(the output"):
+        pack(results / "frames/train", results / "degraded/train/x2", FRAMES, 2, results / "h5/x2/eval.h5")
 
 
 def test_a_cut_h5_set_names_the_file(results):

@@ -62,9 +62,9 @@ class DamagedFile(ValueError):
 
 
 # Folders a rule writes as a whole, by the name of the results folder they sit in and
-# their depth below it: frames/, degraded/x{s}/, upscaled/x{s}/{variant}/seed{n}/.
+# their depth below it: frames/{split}/, degraded/{split}/x{s}/, upscaled/x{s}/{variant}/seed{n}/.
 # Deleting one file inside would not make Snakemake rerun the rule; deleting the folder does.
-WHOLE_OUTPUTS = {"frames": 0, "degraded": 1, "upscaled": 3}
+WHOLE_OUTPUTS = {"frames": 1, "degraded": 2, "upscaled": 3}
 
 
 def output_holding(path: str | os.PathLike) -> Path:
