@@ -50,6 +50,14 @@ def test_run_sh_help_lists_commands_and_every_environment_variable():
     assert wrong.returncode == 2 and "unknown command 'stduy'" in wrong.stderr
 
 
+def test_run_sh_help_lists_every_stage_target():
+    from srstudy.dag import STAGES
+
+    result = subprocess.run(["bash", str(REPO / "run.sh"), "help"], capture_output=True, text=True, timeout=30)
+    listed = result.stdout.split("stage targets for `study`")[1].split("\n\n")[0].splitlines()
+    assert f"  {' '.join(STAGES)}" in listed, "run.sh help: list the stages of srstudy/dag.py, in order"
+
+
 def test_license_matches_pyproject():
     assert 'license = "MIT"' in (REPO / "pyproject.toml").read_text()
     assert (REPO / "LICENSE").read_text().startswith("MIT License")
