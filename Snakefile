@@ -1,8 +1,12 @@
 # High-resolution SRCNN hyperparameter study, as one DAG:
 # frames -> per-scale degradations -> h5 sets -> training -> upscaling -> scores -> tables.
 # Every job of the study is declared once (workflow/scripts/srstudy/dag.py); rule all
-# and the stage targets (snakemake frames|datasets|models|upscaled|scores|tables) are
-# generated from it.
+# and the stage targets (snakemake frames|datasets|search|models|upscaled|scores|videos|
+# tables) are generated from it.
+from snakemake.utils import min_version
+
+# report() with labels, resources given as --resources=gpu=N, the 9.x CLI.
+min_version("9.20")
 
 
 configfile: "config/config.yaml"
@@ -27,6 +31,7 @@ include: "workflow/rules/upscale.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/videos.smk"
 
 
 rule all:

@@ -1,12 +1,6 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine: sets up .venv (once), then
-#   bash run.sh study [snakemake args]   runs the study on config/config.yaml and
-#                                        writes the report results/report.html
-#   bash run.sh tests [pytest args]      runs the test suite
-# Environment: PYTHON (interpreter for the venv, default python3),
-#              TORCH_SPEC (default torch==2.13.0; see README for CUDA builds),
-#              CORES (default all), GPU_SLOTS (default: GPUs x JOBS_PER_GPU, or CPU cores
-#              without a GPU), JOBS_PER_GPU (gpu jobs sharing one GPU, default 1).
+# One entry point for a fresh machine: sets up .venv (once), then runs the study, the
+# report, the tests, or upscales a video. `bash run.sh help` lists commands and settings.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -49,26 +43,127 @@ gpu_slots() {
   if ((gpus > 0)); then echo $((gpus * per_gpu)); else nproc; fi
 }
 
+usage() {
+  cat <<'EOF'
+usage: bash run.sh COMMAND [arguments]
+
+commands:
+  study [TARGET...] [snakemake options]
+        run the study (config/config.yaml unless --configfile says otherwise), then write
+        the report results/report.html. Targets and options may come in any order; with
+        targets, only they are built and the report is left as it was.
+  report [snakemake options]
+        (re)write results/report.html from the finished results
+  upscale IN.mp4 --model results/models/x2/default/seed123/model.pt -o OUT.mp4 [options]
+        upscale any video with a trained model, streamed frame by frame (audio kept,
+        lossless H.264 out); `bash run.sh upscale --help` lists its options
+  tests [pytest arguments]
+        run the test suite
+  help, -h, --help
+        print this help
+
+stage targets for `study` (each builds its stage and everything it needs; from
+workflow/scripts/srstudy/dag.py):
+  frames datasets search models upscaled scores videos tables
+  or any output path, e.g. results/scores/x2/default.csv
+
+environment variables:
+  PYTHON         interpreter that creates .venv (default: python3)
+  TORCH_SPEC     torch requirement installed first into a new .venv (default: torch==2.13.0,
+                 a CUDA build on Linux x86_64; README "GPU" shows CPU-only builds)
+  CORES          cores Snakemake may use (default: all)
+  GPU_SLOTS      how many gpu=1 jobs (train, upscale, search) run at once (default:
+                 JOBS_PER_GPU per GPU that nvidia-smi lists, else one per CPU core)
+  JOBS_PER_GPU   gpu jobs sharing one GPU, each pinned to it by the slot it holds (default 1)
+  SRSTUDY_DEBUG  set to 1 to print full tracebacks of failed jobs in the terminal too
+
+examples:
+  bash run.sh study                                   # everything, then the report
+  bash run.sh study -n                                # dry run: what would run
+  bash run.sh study models                            # train every model, nothing after
+  bash run.sh study scores --config 'scales=[2]'      # one scale, up to its scores
+  bash run.sh study --until train                     # stop after training
+  bash run.sh study results/scores/x2/default.csv     # one variant at one scale
+  bash run.sh study --configfile config/thesis.yaml   # the thesis's full study
+  GPU_SLOTS=1 CORES=4 bash run.sh study
+  bash run.sh upscale in.mp4 --model results/models/x2/default/seed123/model.pt -o out.mp4
+  bash run.sh tests -k upscale
+EOF
+}
+
+# Stage targets and output paths go first on Snakemake's command line: several of its
+# options (--resources, --config, --configfile ...) take every word after them, so a
+# target after one would be read as its value. Words after an option that names rules
+# or files (--until train, -R results/...) stay with it.
+RULE_OPTIONS=" --until -U --omit-from -O --forcerun -R --allowed-rules --target-jobs "
+TARGETS=()
+OPTIONS=()
+split_targets() {
+  local word last_option="" STAGES
+  # The stage targets, as the workflow generates them (srstudy/dag.py): frames|datasets|...
+  STAGES=$(PYTHONPATH=workflow/scripts .venv/bin/python -c 'from srstudy.dag import STAGES; print("|".join(STAGES))')
+  for word in "$@"; do
+    if [[ $word == -* ]]; then
+      last_option=$word
+      OPTIONS+=("$word")
+    elif [[ $RULE_OPTIONS != *" $last_option "* && ($word == results/* || $word =~ ^(all|$STAGES)$) ]]; then
+      TARGETS+=("$word")
+    else
+      OPTIONS+=("$word")
+    fi
+  done
+}
+
+# Options that inspect or maintain rather than run: no report after them.
+no_run() {
+  local word
+  for word in "$@"; do
+    case $word in
+      -n | --dry-run | --dryrun | --lint | --dag | --rulegraph | --filegraph | -l | --list* | -S | --summary | \
+        -D | --detailed-summary | --unlock | --cleanup-metadata | -t | --touch | --delete-all-output | \
+        --delete-temp-output | --report | --report=* | -h | --help | --version | -v) return 0 ;;
+    esac
+  done
+  return 1
+}
+
 command=${1:-}
 shift || true
 case $command in
   study)
     setup
-    .venv/bin/snakemake --cores "${CORES:-all}" --resources gpu="${GPU_SLOTS:-$(gpu_slots)}" "$@"
-    case " $* " in
-      *" -n "* | *" --dry-run "* | *" --dryrun "*) ;;
-      *)
-        .venv/bin/snakemake --report results/report.html "$@"
-        echo "study done: results/tables/, results/figures/ and the report results/report.html"
-        ;;
-    esac
+    split_targets "$@"
+    # --resources=...: with '=' the option takes this one value, not the words after it.
+    .venv/bin/snakemake "${TARGETS[@]}" --cores "${CORES:-all}" --resources="gpu=${GPU_SLOTS:-$(gpu_slots)}" \
+      "${OPTIONS[@]}"
+    if no_run "${OPTIONS[@]}"; then
+      exit 0
+    elif ((${#TARGETS[@]} == 0)) || [[ " ${TARGETS[*]} " == *" all "* ]]; then
+      .venv/bin/snakemake --report results/report.html "${OPTIONS[@]}"
+      echo "study done: results/tables/, results/figures/ and the report results/report.html"
+    else
+      echo "done: ${TARGETS[*]} (the report covers the whole study: bash run.sh study, or bash run.sh report)"
+    fi
+    ;;
+  report)
+    setup
+    .venv/bin/snakemake --report results/report.html "$@"
+    echo "report: results/report.html"
+    ;;
+  upscale)
+    setup
+    PYTHONPATH=workflow/scripts${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m srstudy.upscale_video "$@"
     ;;
   tests)
     setup
     exec .venv/bin/python -m pytest "$@"
     ;;
+  help | -h | --help)
+    usage
+    ;;
   *)
-    echo "usage: bash run.sh study|tests [extra arguments]" >&2
+    usage >&2
+    [[ -z $command ]] || echo "error: unknown command '$command'" >&2
     exit 2
     ;;
 esac

@@ -4,7 +4,18 @@ import copy
 
 import pytest
 import yaml
-from conftest import BBB_SPEC, REPO, SCHEMA, SYNTHETIC_FRAMES, TEST_CONFIG, make_lavfi_clip, rename_key, set_key
+from conftest import (
+    BBB_SPEC,
+    REPO,
+    SCHEMA,
+    SYNTHETIC_FRAMES,
+    TEST_CONFIG,
+    explain,
+    make_lavfi_clip,
+    rename_key,
+    set_key,
+    snakemake,
+)
 from srstudy.config import ConfigError, check_semantics, check_videos, frame_ids, validate_schema, variant_spec
 from srstudy.video import resolve_video
 
@@ -88,9 +99,10 @@ SCHEMA_ERRORS = {
     "misspelled variant key": (set_key(["variants", "elu", "activaton"], "elu"), ["variants.elu:", "'activaton'"]),
     "misspelled ood key": (rename_key(["ood_tests", "bikes", "frames"], "frame"), ["ood_tests.bikes:", "'frame'"]),
     "scales not a list": (set_key(["scales"], 2), ["scales:", "not of type 'array'"]),
-    "scale as a string": (set_key(["scales"], ["2"]), ["scales[0]:", "not of type 'integer'"]),
-    "threads as a string": (set_key(["threads", "train"], "2"), ["threads.train:", "not of type 'integer'"]),
-    "lr as a string": (set_key(["defaults", "lr"], "1e-3"), ["defaults.lr:", "not of type 'number'"]),
+    # Strings that spell numbers are read as numbers (--config gives strings); others are not.
+    "scale as a word": (set_key(["scales"], ["two"]), ["scales[0]:", "not of type 'integer'"]),
+    "threads as a word": (set_key(["threads", "train"], "2 threads"), ["threads.train:", "not of type 'integer'"]),
+    "lr as a word": (set_key(["defaults", "lr"], "fast"), ["defaults.lr:", "not of type 'number'"]),
     "scale below 2": (set_key(["scales"], [1, 2]), ["scales[0]:", "minimum of 2"]),
     "duplicate scales": (set_key(["scales"], [2, 2]), ["scales:", "non-unique"]),
     "variant name with a space": (set_key(["variants", "my variant"], {}), ["variants:", "'my variant'"]),
@@ -116,6 +128,45 @@ def test_schema_lists_every_problem(test_config):
     test_config["defaults"]["lr"] = -1
     message = schema_error(test_config)
     assert "'scalse'" in message and "defaults.lr:" in message
+
+
+# --- command-line overrides (snakemake --config) ------------------------------------------
+
+
+def test_strings_become_the_types_the_schema_asks_for(test_config):
+    # What `--config scales=[2,3] 'defaults={epochs: 3, lr: 1e-3}'` delivers: strings.
+    test_config["scales"] = ["2", "3"]
+    test_config["defaults"] = {"epochs": "3", "lr": "1e-3", "patches_per_epoch": "null"}
+    test_config["variants"]["elu"] = {"activation": "elu", "seeds": ["5"]}
+    test_config["upscale"] = {"tile": "256"}
+    test_config["report"]["psnr_map"] = {"frame": "null", "tile": "64"}
+    config = validated(test_config)
+    assert config["scales"] == [2, 3]
+    assert config["defaults"]["epochs"] == 3 and config["defaults"]["lr"] == 1e-3
+    assert config["defaults"]["patches_per_epoch"] is None
+    assert config["variants"]["elu"]["seeds"] == [5]
+    assert config["upscale"]["tile"] == 256 and config["report"]["psnr_map"] == {"frame": None, "tile": 64}
+
+
+def test_strings_stay_where_the_schema_wants_strings(test_config):
+    test_config["baseline_variant"] = "default"
+    test_config["variants"] = {"default": {}, "123": {"activation": "tanh"}}
+    test_config["upscale"] = {"tile": "auto"}
+    config = validated(test_config)
+    assert "123" in config["variants"] and config["upscale"]["tile"] == "auto"
+
+
+def test_a_string_that_is_no_number_is_still_refused(test_config):
+    test_config["scales"] = ["2", "two"]
+    assert "scales[1]: 'two' is not of type 'integer'" in schema_error(test_config)
+
+
+def test_command_line_lists_and_nested_keys_reach_the_dag(tmp_path):
+    """A real dry run with list and nested overrides: one scale, other seeds and epochs."""
+    result = snakemake(tmp_path, "-n", "--config", "scales=[3]", "defaults={epochs: 1, seeds: [5, 6]}")
+    assert result.returncode == 0, explain(result)
+    assert "x3/" in result.stdout and "x2/" not in result.stdout, explain(result)
+    assert "seed6/" in result.stdout and "seed123" not in result.stdout, explain(result)
 
 
 # --- semantics ----------------------------------------------------------------------
@@ -273,3 +324,10 @@ def test_shipped_config_is_valid(path, monkeypatch):
         check_videos(config)
     else:
         pytest.skip(f"{path.name}: a video is not on this machine and has no url")
+
+
+def test_videos_name_configured_variants_and_scales(test_config):
+    test_config["videos"] = {"variants": ["elu", "gelu"], "scales": [2, 5]}
+    message = semantics_error(test_config)
+    assert "videos.variants: ['gelu'] not among the variants" in message
+    assert "videos.scales: [5] not among the scales [2, 3]" in message

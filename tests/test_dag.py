@@ -76,7 +76,9 @@ def test_the_declaration_is_the_dag(tmp_path):
     assert not set(jobs) & set(dag.STAGES)  # rule all needs the outputs, not the stage targets
     expected = dag.study_jobs(config)
     assert {rule: sorted(map(sorted_items, entries)) for rule, entries in jobs.items()} == {
-        rule: sorted(map(sorted_items, entries)) for rule, entries in expected.items()
+        rule: sorted(map(sorted_items, entries))
+        for rule, entries in expected.items()
+        if entries  # a rule without jobs in this config (search) is not in the plan
     }
 
 

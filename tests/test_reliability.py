@@ -36,11 +36,11 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import dag, figures, metrics, tables, upscale
+from srstudy import about, dag, figures, metrics, search, tables, upscale, videos
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
-from srstudy.images import DiskFullError, check_free_space, frame_name, read_rgb, write_png
+from srstudy.images import DiskFullError, atomic_file, check_free_space, frame_name, read_rgb, write_png
 from srstudy.jobs import DEBUG_ENV
 from srstudy.models import build_model
 from srstudy.train import LOG_COLUMNS, save_atomic, train, write_log
@@ -494,7 +494,19 @@ def _writers(inputs: dict) -> dict:
             root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], TINY, 2, "cpu"
         ),
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
+        "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),
+        "video page": lambda final: videos.video_page(root / "blob.bin", final, "a video"),
+        # A long commit string makes the page larger than the limit.
+        "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
+        "search trials csv": lambda final: search.write_csv([{"trial": i, "eval_psnr_y": 30.5} for i in rows], final),
+        "search text": lambda final: _write_text(final, json.dumps([{"trial": i} for i in rows])),
     }
+
+
+def _write_text(final: Path, text: str) -> None:
+    """As the search jobs write their worker JSON, best.yaml and trials.md."""
+    with atomic_file(final, final.suffix) as tmp:
+        tmp.write_text(text)
 
 
 FULL_DISK = {
@@ -512,6 +524,11 @@ FULL_DISK = {
     "figure": ("psnr_vs_scale.png", "DiskFullError: could not write '{}': File too large"),
     "upscaled folder": ("seed123", "DiskFullError: could not write '{}': File too large"),
     "downloaded video": ("video.mp4", "DiskFullError: could not write '{}': File too large"),
+    "video": ("seed123.mkv", "DiskFullError: could not write '{}': File too large"),
+    "video page": ("seed123_comparison.html", "DiskFullError: could not write '{}': File too large"),
+    "about page": ("software.html", "DiskFullError: could not write '{}': File too large"),
+    "search trials csv": ("trials.csv", "DiskFullError: could not write '{}': File too large"),
+    "search text": ("0.json", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
@@ -533,6 +550,11 @@ RULE_OUTPUTS = {
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],
     "cost_table": ["table csv", "table text"],
+    "upscaled_video": ["video"],
+    "comparison_video": ["video", "video page"],
+    "software_versions": ["about page"],
+    "search_worker": ["search text"],
+    "search_summary": ["search text", "search trials csv", "figure"],
 }
 
 

@@ -12,7 +12,9 @@ import pytest
 from conftest import BBB_FRAMES, BBB_SPEC, BIKES_SPEC, SYNTHETIC_FRAMES, SYNTHETIC_SIZE
 from srstudy.images import frame_name, read_rgb
 from srstudy.video import (
+    FrameSizeMismatch,
     VideoError,
+    VideoInfo,
     decode_frames,
     extract_frames,
     probe,
@@ -267,3 +269,64 @@ def test_more_frames_than_the_video_has(tmp_path, synthetic_clip, synthetic_fram
     # ... and the finished output elsewhere is untouched.
     assert {p.name: p.read_bytes() for p in finished.iterdir()} == before
     assert sorted(p.name for p in finished.parent.iterdir()) == ["frames"]
+
+
+# --- display geometry: rotation metadata, non-square pixels -------------------------
+
+
+def with_display_rotation(ffmpeg_exe: str, source: Path, out: Path, degrees: int) -> Path:
+    """``source`` re-muxed (stream copy, same coded frames) with a display matrix."""
+    subprocess.run(
+        [ffmpeg_exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-display_rotation", str(degrees)]
+        + ["-i", str(source), "-c", "copy", str(out)],
+        check=True,
+    )
+    return out
+
+
+# Counterclockwise quarter turns a player applies for each display rotation.
+TURNS = {90: 1, 180: 2, -90: 3, 270: 3}
+
+
+@pytest.mark.parametrize("degrees", sorted(TURNS))
+def test_rotated_video_comes_out_upright(tmp_path, ffmpeg_exe, synthetic_clip, synthetic_frames_dir, degrees):
+    rotated = with_display_rotation(ffmpeg_exe, synthetic_clip, tmp_path / "rotated.mp4", degrees)
+    width, height = SYNTHETIC_SIZE
+    info = probe(rotated)
+    assert (info.width, info.height) == ((height, width) if TURNS[degrees] % 2 else (width, height))
+    assert info.rotation == degrees % 360
+    frames = dict(decode_frames(rotated, [0, 5, 11]))
+    for index, frame in frames.items():
+        # The coded pixels, turned losslessly: exactly the unrotated clip's frame, rotated.
+        expected = np.rot90(read_rgb(synthetic_frames_dir / frame_name(index)), TURNS[degrees])
+        assert frame.shape == expected.shape and np.array_equal(frame, expected), index
+
+
+def test_non_square_pixels_stay_as_coded(tmp_path, ffmpeg_exe, synthetic_clip, synthetic_frames_dir):
+    """A 2:1 sample aspect ratio is not resampled: the frames are the coded ones."""
+    anamorphic = tmp_path / "sar.mp4"
+    subprocess.run(
+        [ffmpeg_exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(synthetic_clip)]
+        + ["-c", "copy", "-bsf:v", "h264_metadata=sample_aspect_ratio=2/1", str(anamorphic)],
+        check=True,
+    )
+    info = probe(anamorphic)
+    assert info.sar == "2:1" and (info.width, info.height) == SYNTHETIC_SIZE
+    for index, frame in decode_frames(anamorphic, [0, 7]):
+        assert np.array_equal(frame, read_rgb(synthetic_frames_dir / frame_name(index)))
+
+
+def test_a_frame_of_another_size_than_announced_is_an_error(tmp_path, ffmpeg_exe, synthetic_clip):
+    """What the decoder used to do with a rotated video: read w x h bytes of an h x w
+    frame. Now every frame's own size is checked against the probe."""
+    rotated = with_display_rotation(ffmpeg_exe, synthetic_clip, tmp_path / "rotated.mp4", 90)
+    width, height = SYNTHETIC_SIZE
+    coded = VideoInfo(str(rotated), width, height, 25.0, 0.48)  # the size without the rotation
+    with pytest.raises(FrameSizeMismatch, match=r"frame 0 decodes as 180x320, but the video announces 320x180"):
+        list(decode_frames(rotated, [0, 1], info=coded))
+
+
+def test_rotation_ffmpeg_cannot_do_losslessly_is_refused(tmp_path, ffmpeg_exe, synthetic_clip):
+    tilted = with_display_rotation(ffmpeg_exe, synthetic_clip, tmp_path / "tilted.mp4", 45)
+    with pytest.raises(VideoError, match="turn it by 45 degrees; only multiples of 90"):
+        probe(tilted)

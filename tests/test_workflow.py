@@ -57,6 +57,17 @@ def test_e2e_bicubic_frames_for_every_test_frame_and_scale(e2e):
                 assert not missing, f"{folder / sub}: frames {sorted(missing)} missing"
 
 
+def test_e2e_job_logs_hold_whole_lines(e2e):
+    """Progress bars write whole lines into job logs, a few per epoch at most."""
+    workdir, _, _ = e2e
+    logs = sorted((workdir / "results/logs/train").rglob("*.log"))
+    assert logs, "no training logs"
+    for log in logs:
+        text = log.read_text()
+        assert "\r" not in text and "epoch 1:" in text, log
+        assert len(text.splitlines()) < 20 and len(text) < 5000, (log, text)
+
+
 def test_e2e_second_run_has_nothing_to_do(e2e):
     workdir, _, first = e2e
     assert first.returncode == 0, "the first run failed"

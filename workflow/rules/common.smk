@@ -2,6 +2,7 @@
 # constraints and the input functions that map wildcards to config. What the study
 # makes (every job, as wildcards) is declared once, in srstudy/dag.py.
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from srstudy import about as study_about
 from srstudy import config as study_config
 from srstudy import dag
 from srstudy.codedeps import code_inputs, run_jobs_with_package
@@ -20,6 +22,9 @@ from srstudy.methods import BICUBIC, study_methods
 run_jobs_with_package(SCRIPTS)
 
 RESULTS = dag.RESULTS
+# The workflow's commit, for the report's About page. Passed to jobs through the
+# environment, not as a param: a new commit alone must not rerun anything.
+os.environ[study_about.COMMIT_ENV] = study_about.git_commit(workflow.basedir)
 
 
 wildcard_constraints:
@@ -102,6 +107,11 @@ def train_spec(wildcards):
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
+
+
+def study_models(wildcards=None):
+    """Every trained model's checkpoint."""
+    return [MODEL.format(**model) for model in dag.models(config)]
 
 
 def model_checkpoint(wildcards):
@@ -285,3 +295,10 @@ def search_workers(wildcards):
     workers = config["search"][wildcards.search]["workers"]
     files = [f"workers/{worker}.json" for worker in range(workers)]
     return expand(SEARCH_FILE, **wildcards, file=files)
+
+
+# --- videos (videos.smk): the study test set's upscaled frames of the variants under
+# 'videos:' (their first seed), jobs declared in srstudy/dag.py -----------------------
+VIDEO = "results/videos/x{scale}/{variant}/seed{seed}.mkv"
+COMPARISON_VIDEO = "results/videos/x{scale}/{variant}/seed{seed}_comparison.mp4"
+COMPARISON_PAGE = "results/videos/x{scale}/{variant}/seed{seed}_comparison.html"

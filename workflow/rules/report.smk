@@ -1,6 +1,6 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
-# Input functions and report_targets(): common.smk.
+# Input functions: common.smk; the jobs: srstudy/dag.py (stage "tables").
 
 
 rule summary_tables:
@@ -202,3 +202,21 @@ rule cost_table:
         jobs=benchmark_jobs(),
     script:
         "../scripts/cost_table.py"
+
+
+rule software_versions:
+    input:
+        models=study_models(),
+        code=code("software_versions.py"),
+    output:
+        report("results/about/software.html", caption="../report/about.rst", category="About"),
+    log:
+        "results/logs/software_versions.log",
+    benchmark:
+        "results/benchmarks/software_versions.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        ffmpeg=config["ffmpeg"],
+    script:
+        "../scripts/software_versions.py"

@@ -41,10 +41,79 @@ def _key(path) -> str:
     return out or "(top level)"
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_WORDS = {"true": True, "false": False, "null": None, "~": None}
+
+
+def _types(schema: dict, root: dict) -> list[dict]:
+    """The subschemas that may apply to a value: ``schema`` itself, its ``$ref`` target
+    and the branches of ``allOf``/``anyOf``/``oneOf``, recursively."""
+    if "$ref" in schema:
+        node = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        return _types(node, root) + [schema]
+    found = [schema]
+    for key in ("allOf", "anyOf", "oneOf"):
+        for branch in schema.get(key, []):
+            found += _types(branch, root)
+    return found
+
+
+def _scalar(text: str, allowed: set[str]):
+    """``text`` as the first of the allowed non-string types it spells, else unchanged."""
+    if "integer" in allowed and _INTEGER.fullmatch(text.strip()):
+        return int(text)
+    if "number" in allowed:
+        try:
+            return int(text) if _INTEGER.fullmatch(text.strip()) else float(text)
+        except ValueError:
+            pass
+    word = text.strip().lower()
+    if "boolean" in allowed and word in ("true", "false"):
+        return _WORDS[word]
+    if "null" in allowed and word in ("null", "~"):
+        return None
+    return text
+
+
+def coerce_strings(value, schema: dict, root: dict):
+    """``value`` with every string turned into the number, boolean or null the schema
+    asks for at its place. ``snakemake --config scales=[2,3]`` delivers the list items
+    (and every value inside ``{...}``) as strings; a string that does not spell the
+    wanted type stays as it is and the schema check names it."""
+    subschemas = _types(schema, root)
+    if isinstance(value, dict):
+        for key in list(value):
+            for sub in subschemas:
+                child = sub.get("properties", {}).get(key, sub.get("additionalProperties"))
+                if isinstance(child, dict):
+                    value[key] = coerce_strings(value[key], child, root)
+        return value
+    if isinstance(value, list):
+        for sub in subschemas:
+            items = sub.get("items")
+            for i, item in enumerate(value):
+                child = items[i] if isinstance(items, list) and i < len(items) else items
+                if isinstance(child, dict):
+                    value[i] = coerce_strings(item, child, root)
+        return value
+    if not isinstance(value, str):
+        return value
+    allowed = set()
+    for sub in subschemas:
+        kinds = sub.get("type", [])
+        allowed.update([kinds] if isinstance(kinds, str) else kinds)
+    return value if "string" in allowed else _scalar(value, allowed)
+
+
 def validate_schema(config: dict, schema_path: str | Path) -> dict:
     """Fill in defaults and check ``config`` against the schema, in place; raise one
-    :class:`ConfigError` listing every problem with the key it concerns."""
+    :class:`ConfigError` listing every problem with the key it concerns. Strings where
+    the schema wants numbers, booleans or null (as ``--config`` gives them) are
+    converted first."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    coerce_strings(config, schema, schema)
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -268,6 +337,7 @@ def check_semantics(config: dict) -> None:
             problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
     problems += search_problems(config)
     problems += report_problems(config, sets["test"])
+    problems += video_problems(config)
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -334,6 +404,18 @@ def report_problems(config: dict, test_frames: set[int]) -> list[str]:
                 problems.append(
                     f"report.comparisons.{name}.{key}: {unknown} not among the variants {sorted(config['variants'])}"
                 )
+    return problems
+
+
+def video_problems(config: dict) -> list[str]:
+    """The videos' variants and scales must be configured ones."""
+    videos, problems = config["videos"], []
+    unknown = [v for v in videos["variants"] if v not in config["variants"]]
+    if unknown:
+        problems.append(f"videos.variants: {unknown} not among the variants {sorted(config['variants'])}")
+    unknown = [s for s in videos["scales"] or [] if s not in config["scales"]]
+    if unknown:
+        problems.append(f"videos.scales: {unknown} not among the scales {config['scales']}")
     return problems
 
 

@@ -27,6 +27,8 @@ STAGES = {
     "models": ("train",),
     "upscaled": ("upscale",),
     "scores": ("score",),
+    # config 'videos:': the study test set upscaled as videos, and comparison videos
+    "videos": ("upscaled_video", "comparison_video"),
     # all the report shows
     "tables": (
         "summary_tables",
@@ -36,6 +38,7 @@ STAGES = {
         "psnr_map_figure",
         "training_figure",
         "cost_table",
+        "software_versions",
     ),
 }
 JOB_RULES = tuple(rule for rules in STAGES.values() for rule in rules)
@@ -84,6 +87,16 @@ def models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def video_models(config: dict) -> list[dict[str, str]]:
+    """Wildcards of the models made into videos: each variant under 'videos:' (its
+    first seed) x the videos' scales (all scales when none are given)."""
+    return [
+        {"scale": str(scale), "variant": variant, "seed": str(variant_spec(config, variant)["seeds"][0])}
+        for scale in config["videos"]["scales"] or config["scales"]
+        for variant in config["videos"]["variants"]
+    ]
+
+
 def searched_scales(config: dict, search: str) -> list[int]:
     """The scales a search runs at (the others take the nearest searched scale's winner)."""
     return config["search"][search]["scales"] or config["scales"]
@@ -129,7 +142,10 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "crop_figure": [{"crop": crop, "scale": scale} for crop in crops for scale in scales],
         "psnr_map_figure": [{"scale": scale} for scale in scales],
         "training_figure": [{"scale": scale} for scale in scales],
+        "upscaled_video": video_models(config),
+        "comparison_video": video_models(config),
         "cost_table": [{}],
+        "software_versions": [{}],
     }
 
 

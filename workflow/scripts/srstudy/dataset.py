@@ -12,7 +12,16 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from srstudy.images import Y_FORMULA, atomic_file, check_free_space, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import (
+    Y_FORMULA,
+    atomic_file,
+    check_free_space,
+    damaged,
+    frame_name,
+    modcrop,
+    read_rgb,
+    rgb_to_y,
+)
 
 CHUNK_SIDE = 256
 COMPRESSION = {"compression": "gzip", "compression_opts": 1}  # on 720p frames: within 2% of level 9, 3x faster
@@ -60,6 +69,11 @@ def pack(
 def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(hr, lr, attrs)`` of an h5 set, loaded into memory: 8-bit planes as stored, and
     the attributes as plain Python values plus ``frames`` (the indices)."""
-    with h5py.File(path, "r") as h5:
-        attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
-        return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}
+    if not Path(path).is_file():
+        raise FileNotFoundError(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
+            return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}
+    except (OSError, RuntimeError, KeyError) as error:  # a cut or overwritten file
+        raise damaged(path, error) from error

@@ -24,7 +24,10 @@ from srstudy.metrics import mse_uint8, psnr_from_mse  # noqa: E402
 from srstudy.tables import BICUBIC, ci95_halfwidth, frame_means, load_scores, method_order  # noqa: E402
 
 DPI = 110
-MAX_COLUMNS = 6
+# Crop panels: three tiles a row, each 3.3 in (363 px) wide, so the figure (~1100 px)
+# fits the report's content column and every tile shows at >= 300 px.
+CROP_COLUMNS = 3
+CROP_TILE_INCHES = 3.3
 
 
 def save(fig, path: str | os.PathLike) -> None:
@@ -61,16 +64,16 @@ def crop_panel(
     for label, path in upscaled.items():
         tile = crop_box(read_rgb(path), box)
         tiles.append((label, tile, psnr_from_mse(mse_uint8(hr, tile))))
-    columns = min(len(tiles), MAX_COLUMNS)
+    columns = min(len(tiles), CROP_COLUMNS)
     rows = math.ceil(len(tiles) / columns)
-    width = 2.6 * columns
-    height = rows * (2.6 * box[3] / box[2] + 0.5)
+    width = CROP_TILE_INCHES * columns
+    height = rows * (CROP_TILE_INCHES * box[3] / box[2] + 0.5)
     fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, (label, tile, psnr) in zip(axes.flat, tiles, strict=False):
         ax.imshow(tile, interpolation="nearest")
-        ax.set_title(label if psnr is None else f"{label}\n{psnr:.2f} dB", fontsize=9)
+        ax.set_title(label if psnr is None else f"{label}: {psnr:.2f} dB", fontsize=11)
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, out)
@@ -226,7 +229,9 @@ def psnr_vs_scale(
             ax.grid(alpha=0.3)
             if c == 1:
                 ax.axhline(0, color="black", linewidth=0.8)
-    axes[0][0].legend(fontsize=8)
+    # One legend for the four panels, outside them (inside, it covered points).
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=9, title="method")
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, out)

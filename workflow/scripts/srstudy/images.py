@@ -1,5 +1,6 @@
-"""Image helpers shared by every stage: lossless PNG I/O, written atomically, and
-the BT.601 colour conversions of the reference SRCNN implementation."""
+"""Image helpers shared by every stage: lossless PNG I/O (imageio), written atomically,
+the BT.601 colour conversions of the reference SRCNN implementation, and the error for
+a damaged intermediate file."""
 
 import errno
 import math
@@ -7,11 +8,12 @@ import os
 import re
 import shutil
 import tempfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
-from PIL import Image
 
 # BT.601 "studio swing" conversion used by the reference SRCNN (R, G, B in 0..255).
 # The reference's Y row has a typo (64.738); this is the standard coefficient.
@@ -54,10 +56,49 @@ def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
     return image[: height - height % scale, : width - width % scale]
 
 
+class DamagedFile(ValueError):
+    """An intermediate file that exists but cannot be read (cut off, overwritten): the
+    message names it and the output to delete."""
+
+
+# Folders a rule writes as a whole, by the name of the results folder they sit in and
+# their depth below it: frames/{split}/, degraded/{split}/x{s}/, upscaled/x{s}/{variant}/seed{n}/.
+# Deleting one file inside would not make Snakemake rerun the rule; deleting the folder does.
+WHOLE_OUTPUTS = {"frames": 1, "degraded": 2, "upscaled": 3}
+
+
+def output_holding(path: str | os.PathLike) -> Path:
+    """The output of the workflow that holds ``path``: the folder written as a whole, or
+    the file itself."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 2, -1, -1):
+        depth = WHOLE_OUTPUTS.get(parts[i])
+        if depth is not None and i + depth < len(parts) - 1:
+            return Path(*parts[: i + depth + 1])
+    return Path(path)
+
+
+def damaged(path: str | os.PathLike, reason: BaseException | str) -> DamagedFile:
+    """The error for a damaged file: what is wrong and what to delete before rerunning."""
+    holder = output_holding(path)
+    what = f"'{holder}' (the output that holds it)" if holder != Path(path) else "it"
+    reason = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+    reason = reason if len(reason) <= 100 else reason[:97] + "..."
+    return DamagedFile(
+        f"'{path}' is damaged and cannot be read ({reason}): delete {what} and run the workflow again; "
+        "it is made anew, and what depends on it after it"
+    )
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """HxWx3 uint8 RGB array of an image file."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """HxWx3 uint8 RGB array of an image file; a damaged file raises :class:`DamagedFile`."""
+    try:
+        image = iio.imread(path, plugin="pillow", mode="RGB")
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError, zlib.error) as error:  # what Pillow raises for bad data
+        raise damaged(path, error) from error
+    return image
 
 
 _UMASK = os.umask(0)
@@ -155,7 +196,9 @@ def atomic_file(final: str | os.PathLike, suffix: str = ""):
 def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1) -> None:
     """Write an 8-bit RGB PNG atomically (a reader never sees a half-written file)."""
     with atomic_file(path, ".png") as tmp:
-        Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(tmp, format="PNG", compress_level=compress_level)
+        iio.imwrite(
+            tmp, np.asarray(rgb, dtype=np.uint8), plugin="pillow", extension=".png", compress_level=compress_level
+        )
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:

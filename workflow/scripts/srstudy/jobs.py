@@ -7,6 +7,8 @@ import sys
 import traceback
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
+from tqdm import tqdm
+
 DEBUG_ENV = "SRSTUDY_DEBUG"
 
 
@@ -51,3 +53,46 @@ def logged(path):
         except BaseException:
             traceback.print_exc(file=log)
             raise
+
+
+# Seconds between two progress lines in a log file (a terminal refreshes in place, often).
+LOG_INTERVAL = 10.0
+
+
+class _LogLines:
+    """A log file as a progress bar's output: each refresh becomes a line of its own.
+    (On a terminal a bar rewrites one line with carriage returns; in a file they pile
+    up into a single line of hundreds of megabytes.)"""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        if text.startswith("\r"):
+            text = text.lstrip("\r")
+            if text.strip():
+                self.stream.write(text.rstrip() + "\n")
+        elif text.strip():
+            self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+class _Bar(tqdm):
+    """tqdm whose ``set_postfix`` waits for the next timed refresh (tqdm's own refreshes
+    at once: once per training step, whatever the interval)."""
+
+    def set_postfix(self, ordered_dict=None, refresh=False, **kwargs):
+        super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
+def progress_bar(iterable=None, file=None, **options) -> tqdm:
+    """A progress bar on ``file`` (default: stderr, which a job sends to its log): on a
+    terminal it refreshes in place; elsewhere it writes one line at most every
+    ``LOG_INTERVAL`` seconds (and the last state), so logs stay small."""
+    file = file if file is not None else sys.stderr
+    isatty = getattr(file, "isatty", None)
+    if isatty is not None and isatty():
+        return _Bar(iterable, file=file, **options)
+    return _Bar(iterable, file=_LogLines(file), mininterval=LOG_INTERVAL, ncols=100, ascii=True, **options)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from srstudy.dataset import read_frames
 from srstudy.images import atomic_file, psnr_from_mse
+from srstudy.jobs import progress_bar
 from srstudy.models import build_model, parameter_groups, receptive_radius, select_device, set_tf32
 from srstudy.upscale import autocast, infer_tiled, tile_for
 
@@ -365,7 +365,7 @@ def train(
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
         origins = sample_patches(generator, hr.shape, patch, steps * batch).to(planes_device)
         started, total = time.perf_counter(), 0.0
-        bar = tqdm(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
+        bar = progress_bar(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
         steps_run.begin_epoch(origins)
         for step in bar:
             steps_run.step()

@@ -8,7 +8,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from srstudy.images import atomic_directory, frame_name, read_rgb, rgb_to_ycbcr, to_uint8, write_png, ycbcr_to_rgb
+from srstudy.images import (
+    atomic_directory,
+    damaged,
+    frame_name,
+    read_rgb,
+    rgb_to_ycbcr,
+    to_uint8,
+    write_png,
+    ycbcr_to_rgb,
+)
+from srstudy.jobs import progress_bar
 from srstudy.models import build_model, model_spec, receptive_radius, select_device
 
 
@@ -89,6 +99,8 @@ def load_checkpoint(
             f"checkpoint '{path}' refused: it holds pickled objects other than tensors and plain data "
             "(it may carry code, which is never run); use a checkpoint this workflow wrote, or delete it and rerun"
         ) from error
+    except (RuntimeError, EOFError) as error:  # a cut or overwritten file
+        raise damaged(path, error) from error
     problems = []
     if variant is not None and checkpoint.get("variant", variant) != variant:
         problems.append(f"it belongs to variant '{checkpoint['variant']}', not '{variant}'")
@@ -136,6 +148,6 @@ def upscale_test_sets(
     halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for(tile, device)
     for bicubic_dir, indices, out_dir in test_sets:
         with atomic_directory(out_dir) as tmp:
-            for index in indices:
+            for index in progress_bar(indices, desc=str(out_dir), unit="frame"):
                 bicubic = read_rgb(Path(bicubic_dir) / frame_name(index))
                 write_png(tmp / frame_name(index), upscale_frame(model, bicubic, halo, tile, precision))

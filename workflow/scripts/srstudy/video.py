@@ -53,11 +53,17 @@ def ffmpeg_binary(configured: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """A video as decoded: ``width`` x ``height`` are the frames' size as a player shows
+    them (the coded size, turned by ``rotation`` degrees; ffmpeg turns the frames itself,
+    losslessly). Non-square pixels (``sar`` other than 1:1) stay as coded, never resampled."""
+
     path: str
     width: int
     height: int
     fps: float
     duration: float
+    rotation: int = 0
+    sar: str = "1:1"
 
     @property
     def approx_frames(self) -> int:
@@ -68,6 +74,8 @@ class VideoInfo:
 _STREAM = re.compile(r"Stream #\S+.*?: Video: .*?, (\d{2,5})x(\d{2,5})[ ,]")
 _FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+_SAR = re.compile(r"\[SAR (\d+:\d+) DAR")
 
 
 def probe(path: str | Path, ffmpeg_exe: str | None = None) -> VideoInfo:
@@ -95,12 +103,28 @@ def probe(path: str | Path, ffmpeg_exe: str | None = None) -> VideoInfo:
             "give a video file ffmpeg can decode"
         )
     hours, minutes, seconds = duration.groups()
+    # The stream's own lines (its side data holds the display matrix), up to the next stream.
+    section = result.stderr[stream.start() :]
+    section = section[: section.find("Stream #", 1) if "Stream #" in section[1:] else len(section)]
+    rotation = _ROTATION.search(section)
+    turn = round(float(rotation.group(1))) % 360 if rotation else 0
+    if rotation and turn % 90:
+        raise VideoError(
+            f"video '{path}' asks players to turn it by {float(rotation.group(1)):g} degrees; only multiples "
+            "of 90 can be turned without resampling: re-encode it upright (or without that rotation) first"
+        )
+    width, height = int(stream.group(1)), int(stream.group(2))
+    if turn in (90, 270):
+        width, height = height, width
+    sar = _SAR.search(section)
     return VideoInfo(
         path=str(path),
-        width=int(stream.group(1)),
-        height=int(stream.group(2)),
+        width=width,
+        height=height,
         fps=float(fps.group(1)),
         duration=int(hours) * 3600 + int(minutes) * 60 + float(seconds),
+        rotation=turn,
+        sar=sar.group(1) if sar else "1:1",
     )
 
 
@@ -152,29 +176,58 @@ def select_expression(indices: list[int]) -> str:
     return "+".join(terms)
 
 
+class FrameSizeMismatch(VideoError):
+    """The decoder delivered a frame of another size than the probe announced."""
+
+
+def read_ppm(stream, path, info: VideoInfo, index: int) -> np.ndarray | None:
+    """The next frame of an ffmpeg PPM pipe as HxWx3 uint8, or None at the end. Each frame
+    states its own size, so a frame of an unexpected size (a rotation or a size change the
+    probe did not show) is an error, never bytes reshaped into garbage."""
+    header = [stream.readline() for _ in range(3)]
+    if not header[0]:
+        return None
+    try:
+        magic, (width, height), depth = header[0].strip(), map(int, header[1].split()), int(header[2])
+    except ValueError:
+        magic = None
+    if magic != b"P6" or depth != 255:
+        raise VideoError(f"ffmpeg sent no frame for frame {index} of '{path}' (got {b''.join(header)[:40]!r})")
+    if (width, height) != (info.width, info.height):
+        raise FrameSizeMismatch(
+            f"video '{path}': frame {index} decodes as {width}x{height}, but the video announces "
+            f"{info.width}x{info.height} (rotation {info.rotation}): its size changes within the stream or its "
+            "display geometry is not understood; re-encode it to one upright size first"
+        )
+    size = width * height * 3
+    buffer = stream.read(size)
+    if len(buffer) < size:
+        return None
+    return np.frombuffer(buffer, np.uint8).reshape(height, width, 3)
+
+
 def decode_frames(path: str | Path, indices: list[int], ffmpeg_exe: str | None = None, info: VideoInfo | None = None):
     """Yield ``(index, HxWx3 uint8 RGB)`` for the given 0-based frame numbers, counted
-    as decoded (every frame, no timestamp-based dropping or duplication). ``info``: the
-    video's probe, if the caller has it already."""
+    as decoded (every frame, no timestamp-based dropping or duplication), upright as a
+    player shows them. ``info``: the video's probe, if the caller has it already."""
     wanted = sorted(set(indices))
     info = info or probe(path, ffmpeg_exe)
     select = select_expression(wanted)
     process = (
         ffmpeg.input(str(path))
         .video.filter("select", select)
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", frames=len(wanted))
+        .output("pipe:", format="image2pipe", vcodec="ppm", pix_fmt="rgb24", fps_mode="passthrough", frames=len(wanted))
         .global_args("-nostdin", "-loglevel", "error")
         .run_async(cmd=ffmpeg_binary(ffmpeg_exe), pipe_stdout=True, pipe_stderr=True)
     )
-    frame_bytes = info.width * info.height * 3
     delivered = 0
     try:
         for index in wanted:
-            buffer = process.stdout.read(frame_bytes)
-            if len(buffer) < frame_bytes:
+            frame = read_ppm(process.stdout, path, info, index)
+            if frame is None:
                 break
             delivered += 1
-            yield index, np.frombuffer(buffer, np.uint8).reshape(info.height, info.width, 3)
+            yield index, frame
     finally:
         process.stdout.close()
         stderr = process.stderr.read().decode(errors="replace")
