@@ -18,7 +18,7 @@ out=wheelhouse
 # imageio-ffmpeg 0.6.0 (ffmpeg 7; the workflow needs >= 5.1): its wheel is 29 MB, 0.8's 68 MB.
 wanted=(
   "snakemake>=9.20,<10" "ffmpeg-python>=0.2,<0.3" "imageio-ffmpeg==0.6.0" "jsonschema>=4.20,<5"
-  "scikit-video>=1.1.11,<1.2" "pytest>=8,<10"
+  "scikit-video>=1.1.11,<1.2" "pytest>=8,<10" "optuna>=4.2,<5"
 )
 # Already on the GPU machine (with their own dependencies): not carried. Small ones whose
 # version matters (packaging < 26 for Snakemake, typing_extensions, jinja2) are carried. Nor is pulp
