@@ -144,9 +144,15 @@ def score_subfolder(wildcards):
     return BICUBIC if wildcards.variant == BICUBIC else ""
 
 
+def scores_thesis_code(wildcards):
+    """Whether the frames scored have thesis-code twins (upscale.thesis_code; not bicubic)."""
+    return config["upscale"]["thesis_code"] and wildcards.variant != BICUBIC
+
+
 def report_targets():
     """Every table and figure (for rule all)."""
     return [
+        "results/tables/run.html",
         *expand(
             "{root}tables/x{scale}.{ext}", root=roots(), scale=config["scales"], ext=["md", "html"]
         ),
@@ -247,6 +253,7 @@ def benchmark_files(wildcards):
         *expand(rules.crop_figure.benchmark, crop=crops, scale=scales),
         *expand(rules.psnr_map_figure.benchmark, scale=scales),
         *expand(rules.training_figure.benchmark, scale=scales),
+        rules.run_summary.benchmark,
     ]
 
 

@@ -20,5 +20,6 @@ rule score:
         frames=test_frames,
         seeds=score_seeds,
         subfolder=score_subfolder,
+        thesis_code=scores_thesis_code,
     script:
         "../scripts/score.py"

@@ -1,12 +1,41 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
 # Input functions and report_targets(): common.smk.
+from srstudy.published import thesis_columns
+
+
+rule run_summary:
+    input:
+        models=per_model(MODEL, [RESULTS]),
+        logs=per_model(TRAINING_LOG, [RESULTS]),
+        train=expand("results/h5/x{scale}/train.h5", scale=config["scales"]),
+        eval=expand("results/h5/x{scale}/eval.h5", scale=config["scales"]),
+        code=package_modules("run_summary", "metrics", "tables", "train"),
+    output:
+        csv="results/tables/training.csv",
+        markdown="results/tables/run.md",
+        html=report(
+            "results/tables/run.html",
+            caption="../report/run.rst",
+            category="Run",
+            labels={"table": "what this run was: data, budget, convergence"},
+        ),
+    log:
+        "results/logs/tables/run.log",
+    benchmark:
+        "results/benchmarks/run_summary.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        scales=config["scales"],
+    script:
+        "../scripts/run_summary.py"
 
 
 rule summary_tables:
     input:
         scores=scores_of_root,
-        code=package_modules("metrics", "tables"),
+        code=package_modules("metrics", "tables", "statistics", "published"),
     output:
         summary=report(
             "{root}tables/summary.csv",
@@ -39,6 +68,7 @@ rule summary_tables:
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
+        statistics=config["report"]["statistics"],
         test_set=test_set_title,
     script:
         "../scripts/summary_tables.py"
@@ -48,7 +78,8 @@ rule comparison_tables:
     input:
         comparisons="{root}tables/comparisons.csv",
         seeds="{root}tables/summary_seeds.csv",
-        code=package_modules("tables"),
+        training="results/tables/training.csv",
+        code=package_modules("tables", "statistics", "published"),
     output:
         markdown=report(
             "{root}tables/x{scale}.md",
@@ -74,6 +105,8 @@ rule comparison_tables:
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
+        statistics=config["report"]["statistics"],
+        thesis=thesis_columns(config),
         test_set=test_set_title,
     script:
         "../scripts/comparison_tables.py"
@@ -156,7 +189,8 @@ rule psnr_map_figure:
 rule training_figure:
     input:
         logs=training_logs,
-        code=package_modules("figures"),
+        eval="results/h5/x{scale}/eval.h5",
+        code=package_modules("figures", "metrics"),
     output:
         report(
             "results/figures/training_x{scale}.png",

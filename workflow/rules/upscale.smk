@@ -24,5 +24,6 @@ rule upscale:
         device=config["device"],
         tile=config["upscale"]["tile"],
         precision=config["precision"],
+        thesis_code=config["upscale"]["thesis_code"],
     script:
         "../scripts/upscale.py"

@@ -192,6 +192,11 @@ def report_problems(config: dict, test_frames: set[int]) -> list[str]:
     frame = report["psnr_map"]["frame"]
     if frame is not None and frame not in test_frames:
         problems.append(f"report.psnr_map.frame: frame {frame} is not a test frame; {test}")
+    for variant in report["thesis_reported"]:
+        if variant not in config["variants"]:
+            problems.append(
+                f"report.thesis_reported: '{variant}' is not among the variants {sorted(config['variants'])}"
+            )
     for name, group in report["comparisons"].items():
         for key, names in (("reference", [group["reference"]]), ("variants", group["variants"] or [])):
             unknown = [v for v in names if v is not None and v not in config["variants"]]
