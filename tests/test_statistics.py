@@ -79,9 +79,12 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     low, high = statistics.bootstrap_ci(values, 3, 5000, 0)
     assert (low, high) == statistics.bootstrap_ci(values, 3, 5000, 0)
     assert low < values.mean() < high
-    # one block as long as the series: every resample is the series itself
-    assert statistics.bootstrap_ci(values, 30, 100, 0) == pytest.approx((values.mean(), values.mean()))
-    assert all(math.isnan(v) for v in statistics.bootstrap_ci([1.0], 1, 100, 0))
+    # blocks of 10: resamples join three of the 21 overlapping blocks
+    low, high = statistics.bootstrap_ci(values, 10, 5000, 0)
+    assert low < values.mean() < high
+    # fewer than three blocks: no interval
+    assert all(math.isnan(v) for v in statistics.bootstrap_ci(values[:5], 2, 100, 0))
+    assert all(math.isnan(v) for v in statistics.bootstrap_ci([1.0, 2.0], 1, 100, 0))
 
 
 def test_welch_is_scipys():

@@ -190,9 +190,11 @@ def test_the_statistics_settings_change_the_intervals(score_files, tmp_path):
     groups = tables.resolve_comparisons(COMPARISONS, VARIANTS, "default")
     scores = tables.load_scores(score_files)
     one = tables.compare(scores, groups, {"block_length": 1})
-    three = tables.compare(scores, groups, {"block_length": 3, "seed": 5})
-    assert set(one["block_length"].dropna()) == {1} and set(three["block_length"].dropna()) == {3}
-    assert not np.allclose(one["delta_low"].dropna(), three["delta_low"].dropna())
+    two = tables.compare(scores, groups, {"block_length": 2, "seed": 5})
+    assert set(one["block_length"].dropna()) == {1} and set(two["block_length"].dropna()) == {2}
+    assert not np.allclose(one["delta_low"].dropna(), two["delta_low"].dropna())
+    three = tables.compare(scores, groups, {"block_length": 3})  # 6 frames are 2 blocks: too few for an interval
+    assert three[three["unit"] == "frames"]["delta_low"].isna().all()
     assert one["p_min"].dropna().min() == 0.0  # Welch rows
     assert one[one["unit"] == "frames"]["p_min"].dropna().unique().tolist() == [2 / 2**6]
 
@@ -275,7 +277,7 @@ def test_markdown_and_html_tables(written, tmp_path):
     assert "WARNING: 4 of 6 models at x2 had not converged" in text
     # 6 frames in blocks of 2 cannot reach 0.05: no p-value is printed for frame tests ...
     assert tanh["p PSNR (Holm)"] == tanh["p SSIM (Holm)"] == "n/a"
-    assert "cannot give p below 0.25" in text
+    assert "cannot give p below 0.25" in text and "n/a marks the" in text
     # ... but the seed-level test of sigmoid (2 seeds on both sides) has one
     sigmoid = cells_of(text, "sigmoid")
     assert sigmoid["p PSNR (Holm)"] == tables.fmt_p(

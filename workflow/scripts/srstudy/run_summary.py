@@ -100,7 +100,8 @@ def model_rows(
 def _frames_text(frames: dict) -> str:
     if "start" in frames:
         count = len(range(frames["start"], frames["stop"], frames.get("step", 1)))
-        return f"{frames['start']} to {frames['stop'] - 1}, every {frames.get('step', 1)} ({count} frames)"
+        last = frames["start"] + (count - 1) * frames.get("step", 1)
+        return f"{frames['start']} to {last}, every {frames.get('step', 1)} ({count} frame{'s' * (count != 1)})"
     return ", ".join(f"{k} {v}" for k, v in frames.items())
 
 

@@ -24,6 +24,7 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 EXACT_BLOCKS = 16  # up to 2**16 sign patterns are enumerated
+MIN_BLOCKS = 3  # fewer blocks give a bootstrap of a handful of distinct means: no interval
 
 
 def block_length(n: int, configured: int | None = None) -> int:
@@ -48,9 +49,9 @@ def moving_block_means(values, block: int, resamples: int, seed: int) -> np.ndar
 
 def bootstrap_ci(values, block: int, resamples: int, seed: int) -> tuple[float, float]:
     """Percentile 95% interval of the mean of ``values`` (time order) by the moving-block
-    bootstrap; NaN for fewer than two values."""
+    bootstrap; NaN when the series holds fewer than :data:`MIN_BLOCKS` blocks."""
     values = np.asarray(values, dtype=np.float64)
-    if values.size < 2:
+    if values.size < MIN_BLOCKS * block:
         return math.nan, math.nan
     means = moving_block_means(values, block, resamples, seed)
     tail = (1 - CONFIDENCE) / 2 * 100

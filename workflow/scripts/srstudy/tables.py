@@ -331,13 +331,15 @@ def fmt_delta(delta, low, high, digits: int = 3) -> str:
 
 
 def p_cell(row) -> str:
-    """The Holm-adjusted p-value, or 'n/a' where no comparison of the table can reach
-    0.05 (too few frames or seeds for the test: the note says why)."""
+    """The Holm-adjusted p-value; 'n/a' where the test cannot reach 0.05 whatever the
+    data (too few frames: the note says why); '(min)' where it is the smallest value the
+    test and the correction allow."""
     if math.isnan(row["p_value"]):
         return "–"
     if row["p_holm_floor"] >= ALPHA:
         return "n/a"
-    return fmt_p(row["p_holm"])
+    text = fmt_p(row["p_holm"])
+    return f"{text} (min)" if row["p_holm_floor"] > 0 and row["p_holm"] <= row["p_holm_floor"] * (1 + 1e-9) else text
 
 
 def scale_tables(
@@ -447,18 +449,23 @@ def describe(
         "rising at the end of training (the run summary's table says by how much)."
     )
     tested = block[block["p_value"].notna()]
-    hopeless = tested[tested["p_holm_floor"] >= ALPHA]
-    if not hopeless.empty:
-        worst = hopeless.loc[hopeless["p_min"].idxmax()]  # only frame tests have a floor
-        why = (
-            f"with {int(worst['n_units'])} frames in blocks of {int(worst['block_length'])}, the sign-flip test "
-            f"cannot give p below {worst['p_min']:.3g}"
+    frame_tests = tested[tested["unit"] == "frames"]
+    if not frame_tests.empty:
+        worst = frame_tests.loc[frame_tests["p_min"].idxmax()]
+        n, length = int(worst["n_units"]), int(worst["block_length"])
+        floor = (
+            f"With {n} frames in {math.ceil(n / length)} blocks of {length}, the sign-flip test cannot give p below "
+            f"{worst['p_min']:.3g}, nor Holm over {int(worst['n_tests'])} tests below {worst['p_holm_floor']:.3g}"
         )
-        notes.append(
-            f"n/a: {len(hopeless)} of {len(tested)} tests cannot reach p < {ALPHA} whatever the data ({why}; "
-            f"Holm over {int(worst['n_tests'])} tests: at least {worst['p_holm_floor']:.3g}). "
-            "More test frames (or seeds) are needed before a difference can be called significant."
-        )
+        hopeless = tested[tested["p_holm_floor"] >= ALPHA]
+        if hopeless.empty:
+            notes.append(f"{floor}: '(min)' marks a p-value at that floor (every block agrees).")
+        else:
+            notes.append(
+                f"{floor}: n/a marks the {len(hopeless)} of {len(tested)} tests that cannot reach p < {ALPHA} "
+                "whatever the data. More test frames (or seeds) are needed before such a difference can be "
+                "called significant."
+            )
     if "psnr_rgb_thesis_code" in at and at["psnr_rgb_thesis_code"].notna().any():
         notes.append(
             "Thesis code: the same model's output built as the thesis's test script built it (Y in with the "
