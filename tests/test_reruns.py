@@ -99,3 +99,13 @@ def test_changed_model_code_retrains_every_model(finished, config, tmp_path):
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert len(jobs["train"]) == len(config["scales"]) * len(config["variants"])
     assert "extract_frames" not in jobs and "pack_h5" not in jobs
+
+
+def test_thesis_code_output_reruns_upscale_and_score_not_training(finished, config, tmp_path):
+    config["upscale"] = {"thesis_code": True}
+    jobs = planned(finished, config, tmp_path)
+    scales, roots = len(config["scales"]), 1 + len(config["ood_tests"])
+    assert "train" not in jobs and "pack_h5" not in jobs
+    assert len(jobs["upscale"]) == scales * len(config["variants"])
+    assert {w["variant"] for w in jobs["score"]} == set(config["variants"])  # bicubic has no thesis code
+    assert len(jobs["score"]) == scales * roots * len(config["variants"])

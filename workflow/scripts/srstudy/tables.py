@@ -435,8 +435,8 @@ def describe(
         notes.append(
             "Δ vs the reference, one seed: paired per-frame differences in time order; 95% CI by a moving-block "
             f"bootstrap (blocks of {lengths} consecutive test frames, {settings['resamples']} resamples, seed "
-            f"{settings['seed']}); p: two-sided sign-flip test of the mean difference over the same blocks "
-            "(non-overlapping), exact."
+            f"{settings['seed']}; none with fewer than {statistics.MIN_BLOCKS} blocks); p: two-sided sign-flip test "
+            "of the mean difference over the same blocks (non-overlapping), exact."
         )
     if "seeds" in units:
         notes.append(
