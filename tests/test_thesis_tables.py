@@ -199,3 +199,15 @@ def test_thesis_code_frame_is_the_reference_test_scripts_output(bbb_frames_dir):
     # into at most one grey level, on very few pixels
     assert difference.max() <= 1 and (difference > 0).mean() < 0.001
     assert not np.array_equal(ours, upscale_frame(model, bicubic, halo, tile=48))
+
+
+def test_thesis_reported_must_name_variants_and_thesis_columns(test_config):
+    from srstudy.config import ConfigError, check_semantics
+
+    test_config["report"]["thesis_reported"] = {"default": "Default", "prelu": "ELU"}
+    config = validate_schema(test_config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"report\.thesis_reported: 'prelu' is not among the variants"):
+        check_semantics(config)
+    test_config["report"]["thesis_reported"] = {"default": "Defualt"}
+    with pytest.raises(ConfigError, match=r"report\.thesis_reported\.default: 'Defualt' is not one of"):
+        validate_schema(test_config, SCHEMA)
