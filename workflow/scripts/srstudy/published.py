@@ -17,6 +17,8 @@ import csv
 from functools import cache
 from pathlib import Path
 
+from srstudy.config import frame_ids
+
 DATA = Path(__file__).with_name("data") / "thesis_results.csv"
 
 THESIS_VARIANTS = ("Default", "Additional layer", "ELU", "Sigmoid", "TANH", "Low channels")
@@ -81,9 +83,7 @@ def thesis_columns(config: dict) -> dict:
     out = {"variants": {}, "scales": [], "excluded": []}
     if not declared:
         return out
-    test = config["frames"]["test"]
-    frames = tuple(range(test["start"], test["stop"], test.get("step", 1))) if "start" in test else None
-    if frames != THESIS_TEST_FRAMES:
+    if tuple(frame_ids(config["frames"]["test"])) != THESIS_TEST_FRAMES:
         out["excluded"].append("the test frames are not the thesis's (155 to 445, every 10th)")
         return out
     out["scales"] = [s for s in config["scales"] if s in THESIS_SCALES]

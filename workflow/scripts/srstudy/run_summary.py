@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from srstudy.config import frame_ids
 from srstudy.metrics import bicubic_eval_psnr
 from srstudy.tables import to_html, to_markdown, write_csv, write_text
 from srstudy.train import grid_patch_count
@@ -98,11 +99,12 @@ def model_rows(
 
 
 def _frames_text(frames: dict) -> str:
-    if "start" in frames:
-        count = len(range(frames["start"], frames["stop"], frames.get("step", 1)))
-        last = frames["start"] + (count - 1) * frames.get("step", 1)
-        return f"{frames['start']} to {last}, every {frames.get('step', 1)} ({count} frame{'s' * (count != 1)})"
-    return ", ".join(f"{k} {v}" for k, v in frames.items())
+    ids = frame_ids(frames)
+    count = f"{len(ids)} frame{'s' * (len(ids) != 1)}"
+    if "start_s" in frames:
+        every = f"every {frames['every_s']:g} s" if frames.get("every_s") else "every frame"
+        return f"{frames['start_s']:g} s to {frames['stop_s']:g} s, {every}: frames {ids[0]} to {ids[-1]} ({count})"
+    return f"{ids[0]} to {ids[-1]}, every {frames.get('step', 1)} ({count})"
 
 
 def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[str], list[dict]]:
