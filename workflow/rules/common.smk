@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow/scripts"))
 
 from srstudy import config as study_config
+from srstudy.published import thesis_columns
 from srstudy.jobs import short_errors
 
 RESULTS = "results/"
@@ -180,6 +181,12 @@ def scores_of_root(wildcards):
 def test_set_title(wildcards):
     name = ood_name(wildcards.root)
     return "study test set" if name is None else f"out-of-domain test set '{name}'"
+
+
+def thesis_columns_of_root(wildcards):
+    """The variants shown beside the thesis's published numbers: on the study's test set
+    only (the thesis's numbers are of its test frames)."""
+    return thesis_columns(config) if wildcards.root == RESULTS else {}
 
 
 def test_set_labels(wildcards):

@@ -1,7 +1,6 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
 # Input functions and report_targets(): common.smk.
-from srstudy.published import thesis_columns
 
 
 rule run_summary:
@@ -106,7 +105,7 @@ rule comparison_tables:
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
         statistics=config["report"]["statistics"],
-        thesis=thesis_columns(config),
+        thesis=thesis_columns_of_root,
         test_set=test_set_title,
     script:
         "../scripts/comparison_tables.py"
