@@ -532,6 +532,7 @@ RULE_OUTPUTS = {
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],
     "cost_table": ["table csv", "table text"],
+    "run_summary": ["table csv", "table text"],
 }
 
 
