@@ -1,15 +1,15 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
-# Input functions and report_targets(): common.smk.
+# Input functions: common.smk; the jobs of rule all: srstudy/dag.py.
 
 
 rule run_summary:
     input:
-        models=per_model(MODEL, [RESULTS]),
-        logs=per_model(TRAINING_LOG, [RESULTS]),
+        models=model_files(MODEL),
+        logs=model_files(TRAINING_LOG),
         train=expand("results/h5/x{scale}/train.h5", scale=config["scales"]),
         eval=expand("results/h5/x{scale}/eval.h5", scale=config["scales"]),
-        code=package_modules("run_summary", "metrics", "tables", "train"),
+        code=code("run_summary.py"),
     output:
         csv="results/tables/training.csv",
         markdown="results/tables/run.md",
@@ -34,7 +34,7 @@ rule run_summary:
 rule summary_tables:
     input:
         scores=scores_of_root,
-        code=package_modules("metrics", "tables", "statistics", "published"),
+        code=code("summary_tables.py"),
     output:
         summary=report(
             "{root}tables/summary.csv",
@@ -78,7 +78,7 @@ rule comparison_tables:
         comparisons="{root}tables/comparisons.csv",
         seeds="{root}tables/summary_seeds.csv",
         training="results/tables/training.csv",
-        code=package_modules("tables", "statistics", "published"),
+        code=code("comparison_tables.py"),
     output:
         markdown=report(
             "{root}tables/x{scale}.md",
@@ -114,7 +114,7 @@ rule comparison_tables:
 rule psnr_vs_scale:
     input:
         scores=scores_of_root,
-        code=package_modules("figures", "metrics", "tables"),
+        code=code("figure_psnr_vs_scale.py"),
     output:
         report(
             "{root}figures/psnr_vs_scale.png",
@@ -138,6 +138,7 @@ rule psnr_vs_scale:
 rule crop_figure:
     input:
         unpack(figure_frames),
+        code=code("figure_crop.py"),
     output:
         report(
             "results/figures/crops/{crop}_x{scale}.png",
@@ -164,6 +165,7 @@ rule crop_figure:
 rule psnr_map_figure:
     input:
         unpack(psnr_map_frames),
+        code=code("figure_psnr_map.py"),
     output:
         report(
             "results/figures/psnr_map_x{scale}.png",
@@ -189,7 +191,7 @@ rule training_figure:
     input:
         logs=training_logs,
         eval="results/h5/x{scale}/eval.h5",
-        code=package_modules("figures", "metrics"),
+        code=code("figure_training.py"),
     output:
         report(
             "results/figures/training_x{scale}.png",
@@ -212,7 +214,8 @@ rule training_figure:
 
 rule cost_table:
     input:
-        benchmark_files,
+        benchmarks=benchmark_files,
+        code=code("cost_table.py"),
     output:
         csv="results/tables/costs.csv",
         markdown="results/tables/costs.md",
@@ -228,5 +231,7 @@ rule cost_table:
         "results/benchmarks/cost_table.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        jobs=benchmark_jobs(),
     script:
         "../scripts/cost_table.py"

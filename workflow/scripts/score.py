@@ -17,6 +17,8 @@ with logged(sm.log[0]):
         int(sm.wildcards.scale),
         sm.output[0],
         sm.threads,
+        method=sm.wildcards.method,
+        test_set=sm.params.test_set,
         thesis_code=sm.params.thesis_code,
     )
     seconds = time.perf_counter() - start
