@@ -71,6 +71,9 @@ def test_time_based_sets_through_snakemake(tmp_path, synthetic_clip):
         frames.pop("step", None)
     configfile = tmp_path / "times.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, "--cores", "1", configfile=configfile, targets=["results/frames"])
+    result = snakemake(tmp_path, "--cores", "1", configfile=configfile, targets=["frames"])
     assert result.returncode == 0, explain(result)
-    assert png_ids(tmp_path / "results/frames") == [0, 2, 4, 7, 8, 9, 10, 11]
+    # each frame set is its own folder (srstudy.dag: frames_of gets the resolved numbers)
+    assert png_ids(tmp_path / "results/frames/train") == [0, 2, 4]
+    assert png_ids(tmp_path / "results/frames/eval") == [7, 8]
+    assert png_ids(tmp_path / "results/frames/test") == [9, 10, 11]

@@ -60,7 +60,15 @@ def standin(tmp_path_factory, bbb_frames_dir):
             _, _, bicubic = degrade(read_rgb(root / "frames" / frame_name(frame)), scale)
             write_png(root / f"degraded/x{scale}/bicubic" / frame_name(frame), bicubic)
         path = root / f"scores/x{scale}/bicubic.csv"
-        score_folder(root / "frames", {None: root / f"degraded/x{scale}/bicubic"}, frames, scale, path)
+        score_folder(
+            root / "frames",
+            {None: root / f"degraded/x{scale}/bicubic"},
+            frames,
+            scale,
+            path,
+            method="bicubic",
+            test_set="study",
+        )
         score_paths.append(path)
         for variant in config["variants"]:
             spec = variant_spec(config, variant)
@@ -74,7 +82,9 @@ def standin(tmp_path_factory, bbb_frames_dir):
                 test_set = [(root / f"degraded/x{scale}/bicubic", frames, folders[seed])]
                 upscale_test_sets(checkpoint, test_set, spec, scale, device="cpu", threads=1, thesis_code=True)
             path = root / f"scores/x{scale}/{variant}.csv"
-            score_folder(root / "frames", folders, frames, scale, path, thesis_code=True)
+            score_folder(
+                root / "frames", folders, frames, scale, path, method=variant, test_set="study", thesis_code=True
+            )
             score_paths.append(path)
     out = root / "tables"
     report = config["report"]
