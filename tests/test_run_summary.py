@@ -10,8 +10,8 @@ import pytest
 from conftest import explain
 from srstudy import figures
 from srstudy.config import frame_ids
+from srstudy.dataset import bicubic_eval_psnr
 from srstudy.images import psnr_from_mse, read_rgb
-from srstudy.metrics import bicubic_eval_psnr
 from srstudy.run_summary import convergence
 
 

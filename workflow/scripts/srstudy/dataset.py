@@ -12,7 +12,17 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from srstudy.images import Y_FORMULA, atomic_file, check_free_space, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.images import (
+    Y_FORMULA,
+    atomic_file,
+    check_free_space,
+    frame_name,
+    modcrop,
+    mse_uint8,
+    psnr_from_mse,
+    read_rgb,
+    rgb_to_y,
+)
 
 CHUNK_SIDE = 256
 COMPRESSION = {"compression": "gzip", "compression_opts": 1}  # on 720p frames: within 2% of level 9, 3x faster
@@ -63,3 +73,12 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
     with h5py.File(path, "r") as h5:
         attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
         return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}
+
+
+def bicubic_eval_psnr(eval_h5: str | Path) -> float:
+    """Mean Y-PSNR of the bicubic planes of an h5 eval set against its HR planes, in the
+    convention of training's eval PSNR (8-bit Y / 255, whole planes, data range 1): the
+    line a model's eval PSNR has to clear. (Here, not in metrics: the score jobs, which
+    import metrics, do not depend on the h5 code.)"""
+    hr, lr, _ = read_frames(eval_h5)
+    return float(np.mean([psnr_from_mse(mse_uint8(h, low) / 255.0**2, 1.0) for h, low in zip(hr, lr, strict=True)]))

@@ -182,6 +182,16 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1)
         Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(tmp, format="PNG", compress_level=compress_level)
 
 
+def mse_uint8(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
+    """Mean squared error of two uint8 arrays, exact: integer squares summed in int64
+    (row strips bound the temporaries)."""
+    total = 0
+    for r0 in range(0, a.shape[0], rows):
+        diff = np.subtract(a[r0 : r0 + rows], b[r0 : r0 + rows], dtype=np.int32)
+        total += int(np.square(diff).sum(dtype=np.int64))
+    return total / a.size
+
+
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
     """``10 log10(data_range^2 / mse)``; ``inf`` for identical images."""
     return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)

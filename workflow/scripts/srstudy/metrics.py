@@ -27,7 +27,16 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from srstudy.images import THESIS_CODE_DIR, atomic_file, frame_name, modcrop, psnr_from_mse, read_rgb, rgb_to_y
+from srstudy.images import (
+    THESIS_CODE_DIR,
+    atomic_file,
+    frame_name,
+    modcrop,
+    mse_uint8,
+    psnr_from_mse,
+    read_rgb,
+    rgb_to_y,
+)
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 # A score file carries what it scores (not its path): one row per seed and frame.
@@ -56,16 +65,6 @@ def crop_border(image: np.ndarray, border: int) -> np.ndarray:
     if min(image.shape[:2]) <= 2 * border:
         raise ScoreError(f"an image of {image.shape[1]}x{image.shape[0]} has nothing left after a {border} px crop")
     return image[border:-border, border:-border, ...]
-
-
-def mse_uint8(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
-    """Mean squared error of two uint8 arrays, exact: integer squares summed in int64
-    (row strips bound the temporaries)."""
-    total = 0
-    for r0 in range(0, a.shape[0], rows):
-        diff = np.subtract(a[r0 : r0 + rows], b[r0 : r0 + rows], dtype=np.int32)
-        total += int(np.square(diff).sum(dtype=np.int64))
-    return total / a.size
 
 
 def psnr_rgb(hr: np.ndarray, sr: np.ndarray) -> float:
@@ -309,16 +308,6 @@ def score_folder(
             )
     write_scores(out_csv, rows)
     return rows
-
-
-def bicubic_eval_psnr(eval_h5: str | os.PathLike) -> float:
-    """Mean Y-PSNR of the bicubic planes of an h5 eval set against its HR planes, in the
-    convention of training's eval PSNR (8-bit Y / 255, whole planes, data range 1): the
-    line a model's eval PSNR has to clear."""
-    from srstudy.dataset import read_frames  # h5py only where eval sets are read
-
-    hr, lr, _ = read_frames(eval_h5)
-    return float(np.mean([psnr_from_mse(mse_uint8(h, low) / 255.0**2, 1.0) for h, low in zip(hr, lr, strict=True)]))
 
 
 def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from srstudy.config import frame_ids
-from srstudy.metrics import bicubic_eval_psnr
+from srstudy.dataset import bicubic_eval_psnr
 from srstudy.tables import to_html, to_markdown, write_csv, write_text
 from srstudy.train import grid_patch_count
 
