@@ -534,6 +534,8 @@ RULE_OUTPUTS = {
     "training_figure": ["figure"],
     "cost_table": ["table csv", "table text"],
     "run_summary": ["table csv", "table text"],
+    "search_worker": ["table text"],  # its trials' JSON, written whole through atomic_file
+    "search_summary": ["table csv", "table text", "figure"],  # trials.csv; best.yaml, trials.md; plots
 }
 
 
