@@ -264,7 +264,8 @@ def test_changed_image_code_reruns_everything_that_imports_it(plan, config, edit
     writing of every stage: every job imports it."""
     edit_module("images.py", "def rgb_to_y(", "def rgb_to_y(  # edited by a test\n")
     jobs = plan(config)
-    assert counts(jobs) == counts(dag.study_jobs(load_config(TEST_CONFIG)))
+    every_job = counts(dag.study_jobs(load_config(TEST_CONFIG)))
+    assert counts(jobs) == {rule: n for rule, n in every_job.items() if n}  # no search in the CI config
 
 
 def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, edit_module):
