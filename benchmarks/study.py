@@ -5,7 +5,7 @@ run (ratios: absolute times on shared machines are not comparable).
     .venv/bin/python benchmarks/study.py --skip e2e       # the rest: ~2 min on 2 cores
     .venv/bin/python benchmarks/study.py --only inference,memory,vram --device cuda
 
-Measures (targets from issue 6):
+Measures and their targets:
   inference  achieved GFLOP/s of the default SRCNN on a 1920x1080 Y plane (tiled, as the
              upscale rule runs it) / this process's float32 2048x2048 matmul GFLOP/s (>= 0.7)
   memory     peak memory of upscaling one 3840x2160 frame, tiled vs whole-frame (<= 1.5 GB)

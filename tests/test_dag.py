@@ -76,10 +76,8 @@ def test_the_declaration_is_the_dag(tmp_path):
     assert not set(jobs) & set(dag.STAGES)  # rule all needs the outputs, not the stage targets
     expected = dag.study_jobs(config)
     assert {rule: sorted(map(sorted_items, entries)) for rule, entries in jobs.items()} == {
-        rule: sorted(map(sorted_items, entries))
-        for rule, entries in expected.items()
-        if entries  # a rule without jobs in this config (search) is not in the plan
-    }
+        rule: sorted(map(sorted_items, entries)) for rule, entries in expected.items() if entries
+    }  # a rule with no job (no search configured) is not planned
 
 
 def sorted_items(wildcards: dict) -> tuple:
@@ -99,8 +97,9 @@ def test_stage_targets_build_their_stage_only(tmp_path, stage):
 def test_study_jobs_of_the_thesis_config():
     config = load_config(REPO / "config/thesis.yaml")
     jobs = dag.study_jobs(config)
-    assert len(jobs["train"]) == 45  # 5 scales x 9 variants, one seed
-    assert len(jobs["upscale"]) == 45 * (1 + len(config["ood_tests"]))
+    assert len(jobs["train"]) == 135  # 5 scales x 9 variants x 3 seeds
+    assert len(jobs["upscale"]) == 135 * (1 + len(config["ood_tests"]))
+    assert jobs["run_summary"] == [{}]
     assert jobs["extract_frames"][:3] == [{"root": "results/", "split": s} for s in ("train", "eval", "test")]
     assert (
         Path(dag.ood_root("bikes")).as_posix() == "results/ood/bikes"

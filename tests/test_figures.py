@@ -149,6 +149,9 @@ def test_report_defaults(test_config):
         "comparisons": {"all_variants": {"title": None, "reference": None, "variants": None}},
         "crops": [],
         "psnr_map": {"frame": None, "tile": 128},
+        "statistics": {"block_length": None, "resamples": 10000, "seed": 0},
+        "convergence": {"last_quarter_gain_db": 0.1},
+        "thesis_reported": {},
     }
 
 

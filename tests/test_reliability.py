@@ -1,4 +1,4 @@
-"""Reliability and security (issue 7), every case tried for real: a bad config is refused
+"""Reliability and security, every case tried for real: a bad config is refused
 before any job runs, naming the key and what is allowed; a bad video fails naming the file
 and the problem, an unusual but valid one gives exact frames; a diverging training job
 fails naming variant, scale and epoch, a killed one resumes; a full disk or a killed writer
@@ -555,6 +555,7 @@ RULE_OUTPUTS = {
     "software_versions": ["about page"],
     "search_worker": ["search text"],
     "search_summary": ["search text", "search trials csv", "figure"],
+    "run_summary": ["table csv", "table text"],
 }
 
 

@@ -159,6 +159,7 @@ def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
         "upscale": S * R,
         "score": S * R,
         **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
         "crop_figure": S,
         "training_figure": S,
         **ABOUT,  # no videos: prelu is not under 'videos:'
@@ -175,6 +176,7 @@ def test_a_new_seed_trains_only_the_new_seed(plan, config):
         "upscale": MODELS * R,
         "score": S * V * R,  # bicubic has no seed
         **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
         "training_figure": S,
         **ABOUT,  # no videos: they show the first seed
     }
@@ -191,6 +193,7 @@ def test_a_new_scale_runs_only_that_scale_and_the_aggregates(plan, config):
         "train": V,
         "upscale": V * R,
         "score": METHODS * R,
+        "run_summary": 1,
         "summary_tables": R,
         "comparison_tables": 3 * R,  # every scale's table reads the new comparisons.csv
         "psnr_vs_scale": R,
@@ -219,6 +222,7 @@ def test_changed_eval_frames_retrain_every_model(plan, config):
         "upscale": MODELS * R,
         "score": S * V * R,
         **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
         "crop_figure": S,
         "psnr_map_figure": S,
         "training_figure": S,
@@ -236,6 +240,7 @@ def test_one_changed_hyperparameter_reruns_only_that_variant(plan, config):
         "upscale": S * R,
         "score": S * R,
         **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
         "crop_figure": S,
         "training_figure": S,
         **ABOUT,  # no videos: elu is not under 'videos:'
@@ -300,6 +305,7 @@ def test_changed_model_code_reruns_the_model_jobs(plan, config, edit_module):
         "upscale": MODELS * R,
         "score": S * V * R,
         **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
         "crop_figure": S,
         "psnr_map_figure": S,
         "training_figure": S,
@@ -323,3 +329,19 @@ def test_step_execution_settings_retrain_nothing_but_tf32_retrains_every_model(p
     assert plan(config) == {}
     config["train"]["tf32"] = True
     assert len(plan(config)["train"]) == MODELS
+
+
+def test_thesis_code_output_reruns_upscale_and_score_not_training(plan, config):
+    """upscale.thesis_code writes a thesis_code/ twin of every upscaled frame and scores
+    it: every upscale job and every variant's score job rerun, and what reads them, not
+    a model (nor the run summary, which reads models and logs only)."""
+    config["upscale"] = {"thesis_code": True}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "upscale": MODELS * R,
+        "score": S * V * R,  # bicubic has no thesis code
+        **AGGREGATES,
+        "crop_figure": S,
+        "psnr_map_figure": S,
+    }
+    assert {w["method"] for w in jobs["score"]} == set(config["variants"])

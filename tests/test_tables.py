@@ -1,5 +1,5 @@
-"""Tables from real score files: row counts, statistics against numpy/scipy, the
-comparison groups and the Markdown/HTML layout."""
+"""Tables from real score files: row counts, statistics against numpy/scipy and
+srstudy.statistics, the comparison groups, flags and the Markdown/HTML layout."""
 
 import csv
 import math
@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from srstudy import tables
+from srstudy import statistics, tables
 from srstudy.metrics import COLUMNS, METRICS, write_scores
 
 SCALES = [2, 3]
 VARIANTS = ["default", "sigmoid", "tanh", "low_channels"]
-SEEDS = {"default": [1, 2], "sigmoid": [1], "tanh": [1], "low_channels": [1]}
+SEEDS = {"default": [1, 2], "sigmoid": [1, 2], "tanh": [1], "low_channels": [1]}
 FRAMES = [100, 104, 108, 112, 116, 120]
 COMPARISONS = {"all_variants": {}, "equal_width": {"reference": "low_channels", "variants": ["sigmoid", "tanh"]}}
 # Mean offset of each method above bicubic (dB); the per-frame noise makes tests non-trivial.
-OFFSET = {"bicubic": 0.0, "default": 1.0, "sigmoid": 0.6, "tanh": 0.5, "low_channels": 0.8}
+OFFSET = {"bicubic": 0.0, "default": 1.0, "sigmoid": 0.6, "tanh": -0.5, "low_channels": 0.8}
 
 
 def fake_scores(rng, method, scale, seed):
@@ -116,43 +116,90 @@ def test_across_seed_table(written, score_files):
     assert single["n_seeds"] == 1 and math.isnan(single["psnr_rgb_seed_std"])
 
 
-def test_wilcoxon_p_values_match_scipy(written, score_files):
+def per_frame_scores(score_files):
+    frames = pd.concat(pd.read_csv(p).assign(method=p.stem, scale=int(p.parent.name[1:])) for p in score_files)
+    return frames
+
+
+def row_of(compared, group, scale, method, metric):
+    row = compared[
+        (compared["comparison"] == group)
+        & (compared["scale"] == scale)
+        & (compared["variant"] == method)
+        & (compared["metric"] == metric)
+    ]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_one_seed_comparisons_resample_and_test_frames_in_blocks(written, score_files):
     out, _ = written
     compared = pd.read_csv(out / "comparisons.csv")
-    per_frame = pd.concat(pd.read_csv(p).assign(method=p.stem, scale=int(p.parent.name[1:])) for p in score_files)
-    per_frame = per_frame.groupby(["scale", "method", "frame"])[list(METRICS)].mean()
-    for group, reference, members in [
-        ("all_variants", "default", ["sigmoid", "tanh", "low_channels"]),
-        ("equal_width", "low_channels", ["sigmoid", "tanh"]),
-    ]:
-        for scale in SCALES:
-            for method in ["bicubic", *members]:
-                for metric in ("psnr_rgb", "ssim_y"):
-                    x = per_frame.loc[(scale, method)][metric]
-                    y = per_frame.loc[(scale, reference)][metric]
-                    expected = stats.wilcoxon(x, y)
-                    row = compared[
-                        (compared["comparison"] == group)
-                        & (compared["scale"] == scale)
-                        & (compared["variant"] == method)
-                        & (compared["metric"] == metric)
-                    ]
-                    assert len(row) == 1
-                    row = row.iloc[0]
-                    assert row["reference"] == reference
-                    assert row["p_value"] == pytest.approx(expected.pvalue)
-                    assert row["wilcoxon_statistic"] == pytest.approx(expected.statistic)
-                    assert row["delta_reference"] == pytest.approx(x.mean() - y.mean())
-                    bicubic = per_frame.loc[(scale, "bicubic")][metric]
-                    assert row["delta_bicubic"] == pytest.approx(x.mean() - bicubic.mean())
-            ref_row = compared[
-                (compared["comparison"] == group) & (compared["scale"] == scale) & (compared["variant"] == reference)
-            ]
-            assert ref_row["p_value"].isna().all() and (ref_row["delta_reference"] == 0).all()
+    raw = per_frame_scores(score_files)
+    per_frame = raw.groupby(["scale", "method", "frame"])[list(METRICS)].mean()
+    settings = tables.STATISTICS
+    for scale in SCALES:
+        for metric in ("psnr_rgb", "ssim_y"):
+            x = per_frame.loc[(scale, "tanh")][metric].sort_index()
+            y = per_frame.loc[(scale, "low_channels")][metric].sort_index()
+            differences = (x - y).to_numpy()
+            row = row_of(compared, "equal_width", scale, "tanh", metric)
+            block = statistics.block_length(len(FRAMES))
+            assert row["unit"] == "frames" and row["n_units"] == len(FRAMES) and row["block_length"] == block == 2
+            assert row["delta_reference"] == pytest.approx(x.mean() - y.mean())
+            low, high = statistics.bootstrap_ci(differences, block, settings["resamples"], settings["seed"])
+            assert (row["delta_low"], row["delta_high"]) == pytest.approx((low, high))
+            assert row["p_value"] == pytest.approx(statistics.sign_flip_test(differences, block, 1, 0))
+            assert row["p_min"] == 0.25  # 6 frames in 3 blocks: 2 / 2**3
+            bicubic = per_frame.loc[(scale, "bicubic")][metric]
+            assert row["delta_bicubic"] == pytest.approx(x.mean() - bicubic.mean())
+        ref_row = row_of(compared, "equal_width", scale, "low_channels", "psnr_rgb")
+        assert math.isnan(ref_row["p_value"]) and ref_row["delta_reference"] == 0
+        bicubic_row = row_of(compared, "equal_width", scale, "bicubic", "psnr_rgb")
+        assert math.isnan(bicubic_row["p_value"]) and bicubic_row["delta_low"] < bicubic_row["delta_high"]
 
 
-def test_identical_samples_give_p_one():
-    assert tables.paired_wilcoxon([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == (0.0, 1.0)
+def test_with_several_seeds_on_both_sides_the_seed_is_the_unit(written, score_files):
+    out, _ = written
+    compared = pd.read_csv(out / "comparisons.csv")
+    raw = per_frame_scores(score_files)
+    for scale in SCALES:
+        seed_means = raw[raw["scale"] == scale].groupby(["method", "seed"])["psnr_y"].mean()
+        x, y = seed_means.loc["sigmoid"].to_numpy(), seed_means.loc["default"].to_numpy()
+        expected = stats.ttest_ind(x, y, equal_var=False)
+        row = row_of(compared, "all_variants", scale, "sigmoid", "psnr_y")
+        assert row["unit"] == "seeds" and row["n_units"] == 4 and row["test"] == "Welch t on seed means"
+        assert row["p_value"] == pytest.approx(expected.pvalue)
+        interval = expected.confidence_interval(0.95)
+        assert (row["delta_low"], row["delta_high"]) == pytest.approx((interval.low, interval.high))
+        # tanh has one seed: back to frames (per-frame scores of default averaged over its seeds)
+        assert row_of(compared, "all_variants", scale, "tanh", "psnr_y")["unit"] == "frames"
+
+
+def test_holm_adjusts_within_each_table(written):
+    out, _ = written
+    compared = pd.read_csv(out / "comparisons.csv")
+    for (group, _scale, convention), family in compared.groupby(["comparison", "scale", "convention"]):
+        tested = family[family["p_value"].notna()]
+        members = 3 if group == "all_variants" else 2
+        assert len(tested) == 2 * members  # PSNR and SSIM of every member, bicubic not tested
+        assert set(family["metric"].map(tables.convention_of)) == {convention}
+        np.testing.assert_allclose(tested["p_holm"], statistics.holm(tested["p_value"]))
+        assert (tested["n_tests"] == 2 * members).all()
+        np.testing.assert_allclose(tested["p_holm_floor"], np.minimum(1, tested["p_min"] * 2 * members))
+
+
+def test_the_statistics_settings_change_the_intervals(score_files, tmp_path):
+    groups = tables.resolve_comparisons(COMPARISONS, VARIANTS, "default")
+    scores = tables.load_scores(score_files)
+    one = tables.compare(scores, groups, {"block_length": 1})
+    two = tables.compare(scores, groups, {"block_length": 2, "seed": 5})
+    assert set(one["block_length"].dropna()) == {1} and set(two["block_length"].dropna()) == {2}
+    assert not np.allclose(one["delta_low"].dropna(), two["delta_low"].dropna())
+    three = tables.compare(scores, groups, {"block_length": 3})  # 6 frames are 2 blocks: too few for an interval
+    assert three[three["unit"] == "frames"]["delta_low"].isna().all()
+    assert one["p_min"].dropna().min() == 0.0  # Welch rows
+    assert one[one["unit"] == "frames"]["p_min"].dropna().unique().tolist() == [2 / 2**6]
 
 
 def test_resolve_comparisons_defaults():
@@ -167,11 +214,46 @@ def test_resolve_comparisons_defaults():
     }
 
 
+def cells_of(text: str, name: str, table: int = 0) -> dict[str, str]:
+    """``{header: cell}`` of the row ``name`` in the ``table``-th table of a Markdown page."""
+    blocks = [b for b in text.split("\n\n") if b.startswith("| Variant")]
+    lines = blocks[table].splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == name:
+            return dict(zip(header, cells, strict=True))
+    raise AssertionError(f"no row {name}")
+
+
 def test_markdown_and_html_tables(written, tmp_path):
     out, _ = written
     md, page = out / "x2.md", out / "x2.html"
+    training = tmp_path / "training.csv"
+    pd.DataFrame(
+        [
+            {"scale": 2, "variant": variant, "seed": seed, "converged": converged}
+            for variant, seed, converged in [
+                ("default", 1, False),
+                ("default", 2, True),
+                ("sigmoid", 1, False),
+                ("sigmoid", 2, False),
+                ("tanh", 1, False),
+                ("low_channels", 1, True),
+            ]
+        ]
+    ).to_csv(training, index=False)
     tables.write_scale_tables(
-        out / "comparisons.csv", out / "summary_seeds.csv", VARIANTS, "default", COMPARISONS, 2, "study", md, page
+        out / "comparisons.csv",
+        out / "summary_seeds.csv",
+        VARIANTS,
+        "default",
+        COMPARISONS,
+        2,
+        "study",
+        md,
+        page,
+        training_csv=training,
     )
     text = md.read_text()
     # one table per group and convention
@@ -180,24 +262,34 @@ def test_markdown_and_html_tables(written, tmp_path):
     headers = [line for line in table_lines if line.startswith("| Variant")]
     assert len(headers) == 4
     assert "seed sd" in headers[0]  # default has two seeds
+    assert "thesis code" not in text and "thesis reported" not in text  # neither configured
     assert any(line.startswith("| bicubic |") for line in table_lines)
     assert any(line.startswith("| **low_channels** (reference) |") for line in table_lines)
     # 3 decimals, and the numbers are those of comparisons.csv
     compared = pd.read_csv(out / "comparisons.csv")
-    row = compared[
-        (compared["comparison"] == "all_variants")
-        & (compared["scale"] == 2)
-        & (compared["variant"] == "tanh")
-        & (compared["metric"] == "psnr_rgb")
-    ].iloc[0]
-    tanh_line = next(line for line in table_lines if line.startswith("| tanh |"))
-    cells = [c.strip() for c in tanh_line.strip("|").split("|")]
-    assert cells[1] == f"{row['mean']:.3f}"
-    assert cells[5] == f"{row['delta_reference']:+.3f}"
-    assert cells[6] == f"{row['delta_bicubic']:+.3f}"
+    row = row_of(compared, "all_variants", 2, "tanh", "psnr_rgb")
+    tanh = cells_of(text, "tanh")
+    assert tanh["PSNR (dB)"] == f"{row['mean']:.3f}"
+    delta = f"{row['delta_reference']:+.3f} [{row['delta_low']:+.3f}, {row['delta_high']:+.3f}]"
+    assert tanh["ΔPSNR vs default [95% CI]"] == delta
+    assert tanh["ΔPSNR vs bicubic"] == f"{row['delta_bicubic']:+.3f}"
+    # flags: tanh is below bicubic and unconverged; default has one unconverged seed of two
+    assert tanh["Flags"] == "below bicubic, not converged"
+    assert cells_of(text, "**default** (reference)")["Flags"] == "not converged (1/2 seeds)"
+    assert cells_of(text, "low_channels")["Flags"] == ""
+    assert "WARNING: 4 of 6 models at x2 had not converged" in text
+    # 6 frames in blocks of 2 cannot reach 0.05: no p-value is printed for frame tests ...
+    assert tanh["p PSNR (Holm)"] == tanh["p SSIM (Holm)"] == "n/a"
+    assert "cannot give p below 0.25" in text and "n/a marks the" in text
+    # ... but the seed-level test of sigmoid (2 seeds on both sides) has one
+    sigmoid = cells_of(text, "sigmoid")
+    assert sigmoid["p PSNR (Holm)"] == tables.fmt_p(
+        row_of(compared, "all_variants", 2, "sigmoid", "psnr_rgb")["p_holm"]
+    )
+    assert "Welch" in text and "moving-block bootstrap (blocks of 2" in text
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<table>") == 4
-    assert f"{row['mean']:.3f}" in html
+    assert f"{row['mean']:.3f}" in html and "<b>WARNING" in html
 
 
 def test_format_helpers():

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import REPO, SCHEMA
 from srstudy.config import check_semantics, frame_ids, validate_schema, variant_spec
+from srstudy.published import thesis_columns
 from srstudy.video import make_standin, probe
 
 THESIS = REPO / "config/thesis.yaml"
@@ -26,6 +27,15 @@ VARIANT_LAYERS = {
     "sigmoid_full": [(9, 64), (5, 32), (5, 1)],
     "tanh_full": [(9, 64), (5, 32), (5, 1)],
 }
+THESIS_NAMES = {
+    "default": "Default",
+    "additional_layer": "Additional layer",
+    "elu": "ELU",
+    "sigmoid": "Sigmoid",
+    "tanh": "TANH",
+    "low_channels": "Low channels",
+}
+SEEDS = 3
 ACTIVATIONS = {"elu": "elu", "sigmoid": "sigmoid", "tanh": "tanh", "sigmoid_full": "sigmoid", "tanh_full": "tanh"}
 
 
@@ -46,7 +56,13 @@ def test_thesis_config_is_valid_and_is_the_thesis_setup():
         assert spec["activation"] == ACTIVATIONS.get(name, "relu"), name
         assert (spec["epochs"], spec["lr"], spec["last_layer_lr_factor"]) == (40, 1e-4, 0.1), name
         assert (spec["batch_size"], spec["patch_size"], spec["patch_stride"]) == (16, 33, 14), name
-        assert spec["seeds"] == [123], name
+        assert spec["seeds"] == [123, 124, 125], name
+    assert config["upscale"]["thesis_code"] is True
+    assert thesis_columns(config) == {
+        "variants": {name: THESIS_NAMES[name] for name in THESIS_NAMES},
+        "scales": SCALES,
+        "excluded": [],
+    }
     video = config["video"]
     assert video["path"].endswith("bbb_sunflower_2160p_60fps_normal.mp4")
     assert video["url"].startswith("https://") and video["url"].endswith(Path(video["path"]).name)
@@ -91,8 +107,8 @@ def test_dry_run_on_a_2160p_standin_trains_every_variant_at_every_scale(tmp_path
     assert result.returncode == 0, explain(result)
     counts = job_counts(result.stdout)
     variants = len(VARIANT_LAYERS)
-    assert counts["train"] == len(SCALES) * variants, counts
-    assert counts["upscale"] == len(SCALES) * variants, counts
+    assert counts["train"] == len(SCALES) * variants * SEEDS, counts
+    assert counts["upscale"] == len(SCALES) * variants * SEEDS, counts
     assert counts["extract_frames"] == 3  # train, eval and test frames: one job per frame set
     assert counts["degrade"] == 3 * len(SCALES)
     assert counts["pack_h5"] == len(SCALES)
@@ -109,5 +125,5 @@ def test_dry_run_without_the_video_downloads_it_first(tmp_path):
     assert result.returncode == 0, explain(result)
     counts = job_counts(result.stdout)
     assert counts["download_video"] == 1, counts
-    assert counts["train"] == len(SCALES) * len(VARIANT_LAYERS), counts
+    assert counts["train"] == len(SCALES) * len(VARIANT_LAYERS) * SEEDS, counts
     assert "output: resources/bbb_sunflower_2160p_60fps_normal.mp4" in result.stdout

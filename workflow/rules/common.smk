@@ -18,6 +18,7 @@ from srstudy import dag
 from srstudy.codedeps import code_inputs, run_jobs_with_package
 from srstudy.jobs import short_errors
 from srstudy.methods import BICUBIC, study_methods
+from srstudy.published import thesis_columns
 
 run_jobs_with_package(SCRIPTS)
 
@@ -152,6 +153,11 @@ def test_set_name(wildcards):
     return dag.test_set_name(wildcards.root)
 
 
+def scores_thesis_code(wildcards):
+    """Whether the frames scored have thesis-code twins (upscale.thesis_code; not bicubic)."""
+    return config["upscale"]["thesis_code"] and wildcards.method != BICUBIC
+
+
 def scores_of_root(wildcards):
     """Score files of one test set: every scale and method."""
     return expand(
@@ -165,6 +171,12 @@ def scores_of_root(wildcards):
 def test_set_title(wildcards):
     name = dag.test_set_name(wildcards.root)
     return "study test set" if wildcards.root == RESULTS else f"out-of-domain test set '{name}'"
+
+
+def thesis_columns_of_root(wildcards):
+    """The variants shown beside the thesis's published numbers: on the study's test set
+    only (the thesis's numbers are of its test frames)."""
+    return thesis_columns(config) if wildcards.root == RESULTS else {}
 
 
 def test_set_labels(wildcards):
@@ -211,6 +223,11 @@ def psnr_map_frame(wildcards):
 def training_runs(wildcards):
     """(variant, seed) of every model, in the order of training_logs."""
     return [[v, s] for v in config["variants"] for s in variant_seeds(v)]
+
+
+def model_files(pattern):
+    """``pattern`` (MODEL, TRAINING_LOG) for every trained model of the study."""
+    return [pattern.format(**model) for model in dag.models(config)]
 
 
 def training_logs(wildcards):

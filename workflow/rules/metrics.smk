@@ -22,5 +22,6 @@ rule score:
         seeds=score_seeds,
         subfolder=score_subfolder,
         test_set=test_set_name,
+        thesis_code=scores_thesis_code,
     script:
         "../scripts/score.py"

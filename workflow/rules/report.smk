@@ -1,6 +1,34 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
-# Input functions: common.smk; the jobs: srstudy/dag.py (stage "tables").
+# Input functions: common.smk; the jobs of rule all: srstudy/dag.py.
+
+
+rule run_summary:
+    input:
+        models=model_files(MODEL),
+        logs=model_files(TRAINING_LOG),
+        train=expand("results/h5/x{scale}/train.h5", scale=config["scales"]),
+        eval=expand("results/h5/x{scale}/eval.h5", scale=config["scales"]),
+        code=code("run_summary.py"),
+    output:
+        csv="results/tables/training.csv",
+        markdown="results/tables/run.md",
+        html=report(
+            "results/tables/run.html",
+            caption="../report/run.rst",
+            category="Run",
+            labels={"table": "what this run was: data, budget, convergence"},
+        ),
+    log:
+        "results/logs/tables/run.log",
+    benchmark:
+        "results/benchmarks/run_summary.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        scales=config["scales"],
+    script:
+        "../scripts/run_summary.py"
 
 
 rule summary_tables:
@@ -39,6 +67,7 @@ rule summary_tables:
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
+        statistics=config["report"]["statistics"],
         test_set=test_set_title,
     script:
         "../scripts/summary_tables.py"
@@ -48,6 +77,7 @@ rule comparison_tables:
     input:
         comparisons="{root}tables/comparisons.csv",
         seeds="{root}tables/summary_seeds.csv",
+        training="results/tables/training.csv",
         code=code("comparison_tables.py"),
     output:
         markdown=report(
@@ -74,6 +104,8 @@ rule comparison_tables:
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
+        statistics=config["report"]["statistics"],
+        thesis=thesis_columns_of_root,
         test_set=test_set_title,
     script:
         "../scripts/comparison_tables.py"
@@ -158,6 +190,7 @@ rule psnr_map_figure:
 rule training_figure:
     input:
         logs=training_logs,
+        eval="results/h5/x{scale}/eval.h5",
         code=code("figure_training.py"),
     output:
         report(

@@ -24,5 +24,6 @@ rule upscale:
         frames=test_frames,
         spec=train_spec,
         precision=config["precision"],
+        thesis_code=config["upscale"]["thesis_code"],
     script:
         "../scripts/upscale.py"

@@ -13,4 +13,7 @@ with logged(sm.log[0]):
         sm.params.test_set,
         sm.output.markdown,
         sm.output.html,
+        training_csv=sm.input.training,
+        thesis=sm.params.thesis,
+        settings=sm.params.statistics,
     )

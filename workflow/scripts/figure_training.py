@@ -1,7 +1,10 @@
+from srstudy.dataset import bicubic_eval_psnr
 from srstudy.figures import training_curves
 from srstudy.jobs import logged
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     logs = {(variant, seed): path for (variant, seed), path in zip(sm.params.runs, sm.input.logs, strict=True)}
-    training_curves(logs, int(sm.wildcards.scale), sm.output[0], sm.params.variants)
+    training_curves(
+        logs, int(sm.wildcards.scale), sm.output[0], sm.params.variants, bicubic=bicubic_eval_psnr(sm.input.eval)
+    )

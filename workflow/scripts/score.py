@@ -19,6 +19,7 @@ with logged(sm.log[0]):
         sm.threads,
         method=sm.wildcards.method,
         test_set=sm.params.test_set,
+        thesis_code=sm.params.thesis_code,
     )
     seconds = time.perf_counter() - start
     print(f"scored {len(rows)} frames in {seconds:.1f} s ({seconds / max(1, len(rows)):.2f} s per frame)")

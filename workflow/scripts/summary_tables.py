@@ -11,4 +11,5 @@ with logged(sm.log[0]):
         sm.params.baseline,
         sm.params.comparisons,
         Path(sm.output.summary).parent,
+        settings=sm.params.statistics,
     )

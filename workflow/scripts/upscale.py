@@ -22,4 +22,5 @@ with logged(sm.log[0]):
         threads=sm.threads,
         precision=sm.params.precision,
         variant=sm.wildcards.variant,
+        thesis_code=sm.params.thesis_code,
     )

@@ -4,6 +4,7 @@ what a schema cannot say (disjoint frame sets, a valid layer list, a usable vide
 import copy
 import difflib
 import itertools
+import math
 import re
 from pathlib import Path
 
@@ -159,13 +160,83 @@ def _describe(error: jsonschema.ValidationError) -> str:
         else:
             allowed = f"at most {high}" if low is None else f"{low} or more"
         return f"{error.message} (allowed: {allowed})"
+    if error.validator == "anyOf" and "start_s" in str(value):
+        return "give start and stop (frame numbers, step optional) or start_s and stop_s (seconds, every_s optional)"
     if error.validator in ("minProperties", "minItems") and value == 1:
         return f"{error.instance!r} is empty; give at least one entry"
     return error.message
 
 
+TIME_KEYS = ("start_s", "stop_s", "every_s")
+RESOLVED = "decoded"  # the frame numbers of a set given by time, filled in by resolve_frame_times
+
+
 def frame_ids(frame_range: dict) -> list[int]:
+    """0-based frame numbers of a frame set (by time: once :func:`resolve_frame_times` ran)."""
+    if "start_s" in frame_range:
+        if RESOLVED not in frame_range:
+            raise ConfigError("a frame set given in seconds is used before its frames were resolved")
+        return list(frame_range[RESOLVED])
     return list(range(frame_range["start"], frame_range["stop"], frame_range.get("step", 1)))
+
+
+def frames_at_times(start_s: float, stop_s: float, every_s: float | None, fps: float) -> list[int]:
+    """Frame numbers shown from ``start_s`` up to (not including) ``stop_s`` seconds, every
+    ``every_s`` seconds (the nearest frame to each time; None: every frame), at ``fps``
+    (constant frame rate: frame k is shown at k / fps)."""
+    if every_s is None:
+        first, last = math.ceil(start_s * fps - 1e-9), math.ceil(stop_s * fps - 1e-9)
+        return list(range(first, last))
+    count = math.ceil((stop_s - start_s) / every_s - 1e-9)
+    return sorted({round((start_s + i * every_s) * fps) for i in range(max(0, count))})
+
+
+def resolve_frame_times(config: dict) -> None:
+    """Give every frame set that is given in seconds its frame numbers (``decoded``),
+    with the frame rate of its video: ``video.fps``, else probed from the file."""
+    sets = [(f"frames.{name}", config["frames"][name], "video", config["video"]) for name in FRAME_SETS]
+    sets += [
+        (f"ood_tests.{name}.frames", test["frames"], f"ood_tests.{name}.video", test["video"])
+        for name, test in config["ood_tests"].items()
+    ]
+    problems, rates = [], {}
+    for key, frames, video_key, video in sets:
+        given = [k for k in ("start", "stop") if k in frames]
+        if "start_s" not in frames:
+            continue
+        if given:
+            problems.append(
+                f"{key}: give frame numbers (start, stop, step) or times (start_s, stop_s, every_s), not both"
+            )
+            continue
+        if video_key not in rates:
+            rates[video_key] = _frame_rate(config, video_key, video)
+        fps = rates[video_key]
+        if isinstance(fps, str):
+            problems.append(fps)
+            continue
+        frames[RESOLVED] = frames_at_times(frames["start_s"], frames["stop_s"], frames.get("every_s"), fps)
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in dict.fromkeys(problems)))
+
+
+def _frame_rate(config: dict, key: str, video: dict) -> float | str:
+    """The video's frame rate, or a problem (str)."""
+    try:
+        path = resolve_video(video["path"])
+    except VideoError as error:
+        return f"{key}.path: {error}"
+    if not path.exists():
+        if video.get("fps"):
+            return float(video["fps"])
+        return f"{key}.fps: frames are given in seconds and '{path}' is not there yet to read its frame rate: set fps"
+    try:
+        fps = probe(path, config["ffmpeg"]).fps
+    except VideoError as error:
+        return f"{key}.path: {error}"
+    if video.get("fps") and abs(video["fps"] - fps) > 0.01:
+        return f"{key}.fps: {video['fps']} is configured but '{path}' runs at {fps:g} fps; correct it or remove it"
+    return fps
 
 
 def variant_spec(config: dict, name: str) -> dict:
@@ -305,7 +376,9 @@ def resolve_spec(spec: dict) -> dict:
 
 
 def check_semantics(config: dict) -> None:
-    """What the schema cannot check; raises :class:`ConfigError`."""
+    """What the schema cannot check; raises :class:`ConfigError`. Frame sets given in
+    seconds get their frame numbers first (:func:`resolve_frame_times`)."""
+    resolve_frame_times(config)
     problems = []
     sets = {name: set(frame_ids(config["frames"][name])) for name in FRAME_SETS}
     for name, ids in sets.items():
@@ -397,6 +470,11 @@ def report_problems(config: dict, test_frames: set[int]) -> list[str]:
     frame = report["psnr_map"]["frame"]
     if frame is not None and frame not in test_frames:
         problems.append(f"report.psnr_map.frame: frame {frame} is not a test frame; {test}")
+    for variant in report["thesis_reported"]:
+        if variant not in config["variants"]:
+            problems.append(
+                f"report.thesis_reported: '{variant}' is not among the variants {sorted(config['variants'])}"
+            )
     for name, group in report["comparisons"].items():
         for key, names in (("reference", [group["reference"]]), ("variants", group["variants"] or [])):
             unknown = [v for v in names if v is not None and v not in config["variants"]]

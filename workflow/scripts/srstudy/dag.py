@@ -31,6 +31,7 @@ STAGES = {
     "videos": ("upscaled_video", "comparison_video"),
     # all the report shows
     "tables": (
+        "run_summary",
         "summary_tables",
         "comparison_tables",
         "psnr_vs_scale",
@@ -136,6 +137,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
             for scale in scales
             for method in study_methods(config["variants"])
         ],
+        "run_summary": [{}],
         "summary_tables": [{"root": root} for root in roots],
         "comparison_tables": [{"root": root, "scale": scale} for root in roots for scale in scales],
         "psnr_vs_scale": [{"root": root} for root in roots],

@@ -19,6 +19,8 @@ from srstudy.images import (
     damaged,
     frame_name,
     modcrop,
+    mse_uint8,
+    psnr_from_mse,
     read_rgb,
     rgb_to_y,
 )
@@ -77,3 +79,12 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
             return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}
     except (OSError, RuntimeError, KeyError) as error:  # a cut or overwritten file
         raise damaged(path, error) from error
+
+
+def bicubic_eval_psnr(eval_h5: str | Path) -> float:
+    """Mean Y-PSNR of the bicubic planes of an h5 eval set against its HR planes, in the
+    convention of training's eval PSNR (8-bit Y / 255, whole planes, data range 1): the
+    line a model's eval PSNR has to clear. (Here, not in metrics: the score jobs, which
+    import metrics, do not depend on the h5 code.)"""
+    hr, lr, _ = read_frames(eval_h5)
+    return float(np.mean([psnr_from_mse(mse_uint8(h, low) / 255.0**2, 1.0) for h, low in zip(hr, lr, strict=True)]))

@@ -149,10 +149,15 @@ def _symmetric(values: np.ndarray) -> tuple[float, float]:
 
 
 def training_curves(
-    logs: dict[tuple[str, int], str | os.PathLike], scale: int, out: str | os.PathLike, variants: list[str]
+    logs: dict[tuple[str, int], str | os.PathLike],
+    scale: int,
+    out: str | os.PathLike,
+    variants: list[str],
+    bicubic: float | None = None,
 ) -> None:
     """Eval Y-PSNR and training loss per epoch, one colour per variant (one line per
-    seed); a dot marks the best epoch (the checkpoint that is kept)."""
+    seed); a dot marks the best epoch (the checkpoint that is kept). ``bicubic``: the
+    bicubic eval Y-PSNR (same convention), drawn as the line a model has to clear."""
     fig, (ax_psnr, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     colours = _colours(variants)
     seen = set()
@@ -165,6 +170,8 @@ def training_curves(
         best = log["eval_psnr_y"].idxmax()
         ax_psnr.plot(log["epoch"][best], log["eval_psnr_y"][best], "o", color=colour, markersize=4)
         ax_loss.plot(log["epoch"], log["loss"], color=colour, label=label, linewidth=1.2)
+    if bicubic is not None and math.isfinite(bicubic):
+        ax_psnr.axhline(bicubic, color="black", linestyle="--", linewidth=1, label=f"bicubic ({bicubic:.2f} dB)")
     ax_psnr.set(xlabel="epoch", ylabel="eval PSNR, Y (dB)", title=f"x{scale}: eval PSNR per epoch (dot: best)")
     ax_loss.set(xlabel="epoch", ylabel="training loss (MSE)", yscale="log", title=f"x{scale}: training loss")
     for ax in (ax_psnr, ax_loss):

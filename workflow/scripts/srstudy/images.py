@@ -50,6 +50,30 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+# The thesis's test script (the reference SRCNN's test.py and utils.py) builds its output
+# differently: float32 throughout, Y in with the typo'd 64.738 coefficient, the correct
+# inverse back, then clip and ``astype(np.uint8)``, which truncates instead of rounding.
+THESIS_CODE_Y_RED = 64.738
+THESIS_CODE_DIR = "thesis_code"  # the subfolder of an upscaled folder that holds them
+
+
+def rgb_to_ycbcr_thesis_code(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 YCbCr (float32) as the reference's test script computes it: Y with the
+    64.738 typo, Cb and Cr as in :func:`rgb_to_ycbcr`."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16.0 + (THESIS_CODE_Y_RED * r + 129.057 * g + 25.064 * b) / 256.0
+    cb = 128.0 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256.0
+    cr = 128.0 + (112.439 * r - 94.154 * g - 18.285 * b) / 256.0
+    return np.stack([y, cb, cr], axis=-1).astype(np.float32)
+
+
+def to_uint8_truncated(image: np.ndarray) -> np.ndarray:
+    """Clamp to 0..255 and cut to 8 bit (``astype(np.uint8)`` truncates), as the
+    reference's test script does."""
+    return np.clip(image, 0.0, 255.0).astype(np.uint8)
+
+
 def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom/right edge so both sides are multiples of ``scale`` (never resize)."""
     height, width = image.shape[:2]
@@ -199,6 +223,16 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 1)
         iio.imwrite(
             tmp, np.asarray(rgb, dtype=np.uint8), plugin="pillow", extension=".png", compress_level=compress_level
         )
+
+
+def mse_uint8(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
+    """Mean squared error of two uint8 arrays, exact: integer squares summed in int64
+    (row strips bound the temporaries)."""
+    total = 0
+    for r0 in range(0, a.shape[0], rows):
+        diff = np.subtract(a[r0 : r0 + rows], b[r0 : r0 + rows], dtype=np.int32)
+        total += int(np.square(diff).sum(dtype=np.int64))
+    return total / a.size
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:

@@ -12,6 +12,11 @@
 
 The ground truth is the full HR frame, modcropped to the scale (exactly the grid the
 degradation produced); the upscaled frame must have that size.
+
+With ``upscale.thesis_code`` the upscale job also writes each frame as the thesis's test
+script built it (:func:`srstudy.upscale.thesis_code_frame`) into a ``thesis_code/``
+subfolder; it is scored in the thesis convention as ``psnr_rgb_thesis_code`` and
+``ssim_rgb_thesis_code``.
 """
 
 import csv
@@ -22,11 +27,21 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from srstudy.images import atomic_file, frame_name, modcrop, psnr_from_mse, read_rgb, rgb_to_y
+from srstudy.images import (
+    THESIS_CODE_DIR,
+    atomic_file,
+    frame_name,
+    modcrop,
+    mse_uint8,
+    psnr_from_mse,
+    read_rgb,
+    rgb_to_y,
+)
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 # A score file carries what it scores (not its path): one row per seed and frame.
 COLUMNS = ("scale", "method", "seed", "test_set", "frame", *METRICS, "hr_path", "sr_path")
+THESIS_CODE_METRICS = ("psnr_rgb_thesis_code", "ssim_rgb_thesis_code")
 
 # The MATLAB reference / BasicSR constants.
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -50,16 +65,6 @@ def crop_border(image: np.ndarray, border: int) -> np.ndarray:
     if min(image.shape[:2]) <= 2 * border:
         raise ScoreError(f"an image of {image.shape[1]}x{image.shape[0]} has nothing left after a {border} px crop")
     return image[border:-border, border:-border, ...]
-
-
-def mse_uint8(a: np.ndarray, b: np.ndarray, rows: int = 256) -> float:
-    """Mean squared error of two uint8 arrays, exact: integer squares summed in int64
-    (row strips bound the temporaries)."""
-    total = 0
-    for r0 in range(0, a.shape[0], rows):
-        diff = np.subtract(a[r0 : r0 + rows], b[r0 : r0 + rows], dtype=np.int32)
-        total += int(np.square(diff).sum(dtype=np.int64))
-    return total / a.size
 
 
 def psnr_rgb(hr: np.ndarray, sr: np.ndarray) -> float:
@@ -218,15 +223,28 @@ def score_pair(hr: np.ndarray, sr: np.ndarray, scale: int) -> dict[str, float]:
     }
 
 
-def score_files(hr_path: str | os.PathLike, sr_paths: list[str | os.PathLike], scale: int) -> list[dict[str, float]]:
+def score_thesis_code(hr: np.ndarray, sr: np.ndarray, scale: int) -> dict[str, float]:
+    """The thesis-convention figures of a thesis-code frame (``hr`` modcropped here)."""
+    hr = modcrop(hr, scale)
+    return {"psnr_rgb_thesis_code": psnr_rgb(hr, sr), "ssim_rgb_thesis_code": ssim_rgb(hr, sr)}
+
+
+def score_files(
+    hr_path: str | os.PathLike, sr_paths: list[str | os.PathLike], scale: int, thesis_code: bool = False
+) -> list[dict[str, float]]:
     """Score several upscaled versions (one per seed) of one HR frame; the HR frame is
-    read once."""
+    read once. ``thesis_code``: also score each one's thesis-code twin (``thesis_code/``
+    beside it)."""
     hr = read_rgb(hr_path)
     out = []
     for sr_path in sr_paths:
         sr = read_rgb(sr_path)
         try:
-            out.append(score_pair(hr, sr, scale))
+            scores = score_pair(hr, sr, scale)
+            if thesis_code:
+                twin = Path(sr_path).parent / THESIS_CODE_DIR / Path(sr_path).name
+                scores |= score_thesis_code(hr, read_rgb(twin), scale)
+            out.append(scores)
         except ScoreError as error:
             raise ScoreError(f"{sr_path} vs {hr_path} (x{scale}): {error}") from None
     return out
@@ -242,25 +260,30 @@ def score_folder(
     *,
     method: str,
     test_set: str,
+    thesis_code: bool = False,
 ) -> list[dict]:
     """Score the test ``frames`` of each folder in ``sr_dirs`` (seed -> folder of
     ``NNNNNN.png``; seed ``None`` for a seedless method such as bicubic) against the HR
     frames in ``hr_dir`` and write ``out_csv`` (one row per seed and frame, atomically,
     labelled with ``scale``, ``method`` and ``test_set``).
-    ``threads`` > 1 scores frames in that many processes."""
+    ``threads`` > 1 scores frames in that many processes. ``thesis_code``: each folder
+    also holds a ``thesis_code/`` twin of every frame; its scores become two more columns."""
     hr_dir = Path(hr_dir)
     seeds = sorted(sr_dirs, key=lambda s: (s is not None, s))
+    subfolders = ["", THESIS_CODE_DIR] if thesis_code else [""]
     missing = [
-        str(Path(sr_dirs[seed]) / frame_name(f))
+        str(Path(sr_dirs[seed]) / sub / frame_name(f))
         for seed in seeds
+        for sub in subfolders
         for f in frames
-        if not (Path(sr_dirs[seed]) / frame_name(f)).is_file()
+        if not (Path(sr_dirs[seed]) / sub / frame_name(f)).is_file()
     ]
     missing += [str(hr_dir / frame_name(f)) for f in frames if not (hr_dir / frame_name(f)).is_file()]
     if missing:
         raise ScoreError(f"{len(missing)} frame(s) to score are missing, e.g. {missing[:3]}")
     jobs = [
-        (str(hr_dir / frame_name(f)), [str(Path(sr_dirs[s]) / frame_name(f)) for s in seeds], scale) for f in frames
+        (str(hr_dir / frame_name(f)), [str(Path(sr_dirs[s]) / frame_name(f)) for s in seeds], scale, thesis_code)
+        for f in frames
     ]
     if threads > 1 and len(jobs) > 1:
         # scipy.ndimage holds the GIL: processes, not threads.
@@ -270,7 +293,7 @@ def score_folder(
         results = [score_files(*job) for job in jobs]
     rows = []
     for seed_index, seed in enumerate(seeds):
-        for frame, (hr_path, sr_paths, _), scores in zip(frames, jobs, results, strict=True):
+        for frame, (hr_path, sr_paths, _, _), scores in zip(frames, jobs, results, strict=True):
             rows.append(
                 {
                     "scale": scale,
@@ -288,9 +311,11 @@ def score_folder(
 
 
 def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
-    """Write score rows as CSV, atomically; floats at full precision, seed empty for None."""
+    """Write score rows as CSV, atomically; floats at full precision, seed empty for None.
+    The thesis-code columns come last, when the rows have them."""
+    columns = [*COLUMNS, *(m for m in THESIS_CODE_METRICS if rows and m in rows[0])]
     with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "seed": "" if row["seed"] is None else row["seed"]})

@@ -10,12 +10,15 @@ From the per-frame score files ``{root}scores/x{scale}/{method}.csv`` (a variant
   per-frame scores averaged over seeds, its 95% CI over frames, and the spread of the
   seed means (``<metric>_seed_std``, ``_seed_min``, ``_seed_max``).
 * ``comparisons.csv``: for every configured comparison group, scale, member and metric:
-  mean, difference to the group's reference and to bicubic, and a two-sided paired
-  Wilcoxon signed-rank test over frames against the reference (per-frame scores
-  averaged over seeds first).
+  mean, difference to the group's reference with its 95% interval, difference to
+  bicubic, and a two-sided test against the reference with its Holm-adjusted p-value
+  (:mod:`srstudy.statistics`). The unit of replication is the seed when both sides have
+  several (Welch's t on per-seed means), else the frame: paired differences in time
+  order, a moving-block bootstrap interval and a block sign-flip test.
 * ``x{scale}.md`` / ``x{scale}.html``: those comparisons in the thesis's layout (one
   table per group, each in the thesis's RGB convention and the field's Y convention),
-  3 decimals.
+  3 decimals, with flags (below bicubic, not converged), the thesis-code scores and the
+  thesis's published numbers where the run has them.
 """
 
 import html
@@ -28,15 +31,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from srstudy import statistics
 from srstudy.images import atomic_file
 from srstudy.methods import BICUBIC
-from srstudy.metrics import METRICS
+from srstudy.metrics import METRICS, THESIS_CODE_METRICS
+from srstudy.published import reported
 
 LABELS = {"psnr_rgb": "PSNR", "ssim_rgb": "SSIM", "psnr_y": "PSNR", "ssim_y": "SSIM"}
 CONVENTIONS = {
     "rgb": ("Thesis convention: RGB, all channels, no border crop (scikit-image)", "psnr_rgb", "ssim_rgb"),
     "y": ("Field convention: Y (BT.601), `scale` px border crop, Gaussian SSIM", "psnr_y", "ssim_y"),
 }
+# How differences are resampled and tested (config: report.statistics).
+STATISTICS = {"block_length": None, "resamples": 10_000, "seed": 0}
+ALPHA = 0.05
 
 
 # --- loading ------------------------------------------------------------------------
@@ -55,10 +63,17 @@ def load_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
         if table[["scale", "method", "test_set"]].isna().any().any():
             raise ValueError(f"{path}: rows without scale, method or test set (rerun its score job)")
         table = table.rename(columns={"method": "variant"})
-        parts.append(table[["scale", "variant", "seed", "test_set", "frame", *METRICS]])
+        extra = [m for m in THESIS_CODE_METRICS if m in table.columns]
+        parts.append(table[["scale", "variant", "seed", "test_set", "frame", *METRICS, *extra]])
     if not parts:
         raise ValueError("no score files given")
     return pd.concat(parts, ignore_index=True)
+
+
+def metrics_of(scores: pd.DataFrame) -> list[str]:
+    """The metrics present: the four of every score file, and the thesis-code ones when
+    some file has them (``upscale.thesis_code``)."""
+    return [*METRICS, *(m for m in THESIS_CODE_METRICS if m in scores and scores[m].notna().any())]
 
 
 def method_order(scores: pd.DataFrame, variants: list[str]) -> list[str]:
@@ -80,24 +95,12 @@ def ci95_halfwidth(values) -> float:
     return float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
 
 
-def paired_wilcoxon(x, y) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of paired samples (``scipy.stats.wilcoxon``
-    with its defaults); ``(0, 1)`` when every difference is zero, NaN without pairs."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan
-    if np.all(x == y):
-        return 0.0, 1.0
-    result = stats.wilcoxon(x, y)
-    return float(result.statistic), float(result.pvalue)
-
-
 def summarize_runs(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per scale x method x seed: n_frames and mean, std, CI95 of each metric."""
     rows = []
     for (scale, variant, seed), group in scores.groupby(["scale", "variant", "seed"], dropna=False, sort=False):
         row = {"scale": scale, "variant": variant, "seed": seed, "n_frames": len(group)}
-        for metric in METRICS:
+        for metric in metrics_of(scores):
             values = group[metric].to_numpy(np.float64)
             row[metric] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1) if values.size > 1 else math.nan
@@ -109,8 +112,14 @@ def summarize_runs(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def frame_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per scale x method x frame: each metric averaged over the method's seeds."""
-    return scores.groupby(["scale", "variant", "frame"], sort=True)[list(METRICS)].mean().reset_index()
+    """Per scale x method x frame (in frame order, i.e. time order): each metric averaged
+    over the method's seeds."""
+    return scores.groupby(["scale", "variant", "frame"], sort=True)[metrics_of(scores)].mean().reset_index()
+
+
+def seed_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per scale x method x seed: each metric averaged over the test frames."""
+    return scores.groupby(["scale", "variant", "seed"], sort=True, dropna=False)[list(METRICS)].mean().reset_index()
 
 
 def summarize_methods(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -122,7 +131,7 @@ def summarize_methods(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     for (scale, variant), group in per_frame.groupby(["scale", "variant"], sort=False):
         seeds = runs[(runs["scale"] == scale) & (runs["variant"] == variant)]
         row = {"scale": scale, "variant": variant, "n_seeds": len(seeds), "n_frames": len(group)}
-        for metric in METRICS:
+        for metric in metrics_of(scores):
             values = group[metric].to_numpy(np.float64)
             seed_means = seeds[metric].to_numpy(np.float64)
             row[metric] = values.mean()
@@ -147,16 +156,26 @@ def resolve_comparisons(comparisons: dict, variants: list[str], baseline: str) -
     return out
 
 
-def compare(scores: pd.DataFrame, groups: list[dict]) -> pd.DataFrame:
+def convention_of(metric: str) -> str:
+    return "y" if metric.endswith("_y") else "rgb"
+
+
+def compare(scores: pd.DataFrame, groups: list[dict], settings: dict | None = None) -> pd.DataFrame:
     """Long table: per group, scale, method (bicubic, the reference, the members) and
-    metric: mean, the reference's mean, differences to the reference and to bicubic,
-    and the paired Wilcoxon test over frames against the reference."""
+    metric: mean, the reference's mean, the difference to the reference with its 95%
+    interval, the difference to bicubic, and (members only) a two-sided test against
+    the reference, its p-value, the smallest p-value that test can give, and the
+    Holm-adjusted p-value within the table (group x scale x convention)."""
+    settings = {**STATISTICS, **(settings or {})}
     per_frame = frame_means(scores)
+    per_seed = seed_means(scores)
     rows = []
     for group in groups:
         for scale in sorted(per_frame["scale"].unique()):
             at_scale = per_frame[per_frame["scale"] == scale]
-            by_method = {m: g.set_index("frame") for m, g in at_scale.groupby("variant")}
+            by_method = {m: g.set_index("frame").sort_index() for m, g in at_scale.groupby("variant")}
+            seeded = per_seed[(per_seed["scale"] == scale) & per_seed["seed"].notna()]
+            by_seed = {m: g for m, g in seeded.groupby("variant")}
             reference = group["reference"]
             for method in [BICUBIC, reference, *group["variants"]]:
                 if method not in by_method:
@@ -168,43 +187,131 @@ def compare(scores: pd.DataFrame, groups: list[dict]) -> pd.DataFrame:
                         "variant": method,
                         "reference": reference,
                         "metric": metric,
-                        **_compare_one(by_method, method, reference, metric),
+                        **_compare_one(by_method, by_seed, method, reference, metric, settings),
                     }
                     rows.append(row)
-    return pd.DataFrame(rows)
+    return add_holm(pd.DataFrame(rows))
 
 
-def _compare_one(by_method: dict, method: str, reference: str, metric: str) -> dict:
+def _compare_one(by_method: dict, by_seed: dict, method: str, reference: str, metric: str, settings: dict) -> dict:
     values = by_method[method][metric]
     ref = by_method[reference][metric]
     bicubic = by_method[BICUBIC][metric] if BICUBIC in by_method else None
     frames = values.index.intersection(ref.index)
     if len(frames) != len(values) or len(frames) != len(ref):
         raise ValueError(f"{method} and {reference} were scored on different frames")
-    statistic, p_value = (math.nan, math.nan) if method == reference else paired_wilcoxon(values[frames], ref[frames])
-    return {
+    own_seeds = by_seed[method][metric].to_numpy(np.float64) if method in by_seed else np.empty(0)
+    ref_seeds = by_seed[reference][metric].to_numpy(np.float64) if reference in by_seed else np.empty(0)
+    row = {
         "n_frames": len(frames),
+        "n_seeds": own_seeds.size,
         "mean": values.mean(),
         "ci95": ci95_halfwidth(values),
         "reference_mean": ref.mean(),
         "delta_reference": values.mean() - ref.mean(),
+        "delta_low": math.nan,
+        "delta_high": math.nan,
         "delta_bicubic": values.mean() - bicubic.mean() if bicubic is not None else math.nan,
-        "wilcoxon_statistic": statistic,
-        "p_value": p_value,
+        "unit": "",
+        "n_units": math.nan,
+        "block_length": math.nan,
+        "test": "",
+        "p_value": math.nan,
+        "p_min": math.nan,
     }
+    if method == reference:
+        return row
+    if method != BICUBIC and own_seeds.size >= 2 and ref_seeds.size >= 2:
+        # Seeds replicate the variant effect; frames within a seed do not.
+        result = statistics.welch(own_seeds, ref_seeds)
+        return row | {
+            "delta_reference": result["delta"],
+            "delta_low": result["low"],
+            "delta_high": result["high"],
+            "unit": "seeds",
+            "n_units": own_seeds.size + ref_seeds.size,
+            "test": "Welch t on seed means",
+            "p_value": result["p"],
+            "p_min": 0.0,
+        }
+    differences = (values[frames] - ref[frames]).to_numpy(np.float64)  # in time order
+    block = statistics.block_length(differences.size, settings["block_length"])
+    low, high = statistics.bootstrap_ci(differences, block, settings["resamples"], settings["seed"])
+    row |= {"delta_low": low, "delta_high": high, "unit": "frames", "n_units": differences.size}
+    row["block_length"] = block
+    if method == BICUBIC:  # its Δ is shown for scale; the question tested is the variants'
+        return row
+    return row | {
+        "test": "block sign-flip",
+        "p_value": statistics.sign_flip_test(differences, block, settings["resamples"], settings["seed"]),
+        "p_min": statistics.sign_flip_p_min(differences.size, block, settings["resamples"]),
+    }
+
+
+def add_holm(compared: pd.DataFrame) -> pd.DataFrame:
+    """Holm-adjusted p-values per table (group x scale x convention: every member's PSNR
+    and SSIM test), the number of tests in it, and per test the smallest adjusted p-value
+    it could reach (``p_holm_floor``: its test's smallest p times the number of tests).
+    At or above 0.05 that test cannot be significant whatever the data."""
+    compared = compared.copy()
+    compared["convention"] = compared["metric"].map(convention_of)
+    compared["p_holm"] = math.nan
+    compared["n_tests"] = 0
+    for _, family in compared.groupby(["comparison", "scale", "convention"], sort=False):
+        tested = family["p_value"].notna()
+        if tested.any():
+            compared.loc[family.index, "p_holm"] = statistics.holm(family["p_value"].to_numpy())
+            compared.loc[family.index, "n_tests"] = int(tested.sum())
+    compared["p_holm_floor"] = (compared["n_tests"] * compared["p_min"]).clip(upper=1.0)
+    return compared
+
+
+# --- flags -------------------------------------------------------------------------------
+
+
+def unconverged(training: pd.DataFrame | None, scale: int) -> dict[str, tuple[int, int]]:
+    """``{variant: (unconverged seeds, seeds)}`` at a scale, from the run summary's
+    per-model table (``training.csv``)."""
+    if training is None or training.empty:
+        return {}
+    at = training[training["scale"] == scale]
+    return {v: (int((~g["converged"].astype(bool)).sum()), len(g)) for v, g in at.groupby("variant", sort=False)}
+
+
+def banner(training: pd.DataFrame | None, scale: int) -> str:
+    """A warning when most models at this scale have not converged."""
+    counts = unconverged(training, scale)
+    bad, total = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
+    if total and bad * 2 > total:
+        return (
+            f"WARNING: {bad} of {total} models at x{scale} had not converged (eval PSNR still rising at the "
+            "end of training): this comparison reflects how fast each variant trains, not its final quality."
+        )
+    return ""
+
+
+def row_flags(method: str, psnr: float, bicubic_psnr: float, counts: dict) -> str:
+    flags = []
+    if method != BICUBIC and not math.isnan(bicubic_psnr) and psnr < bicubic_psnr:
+        flags.append("below bicubic")
+    bad, total = counts.get(method, (0, 0))
+    if bad:
+        flags.append("not converged" if total == 1 else f"not converged ({bad}/{total} seeds)")
+    return ", ".join(flags)
 
 
 # --- formatting ----------------------------------------------------------------------
 
 
-def fmt(value, signed: bool = False) -> str:
-    """3 decimals; '–' for a missing value."""
+def fmt(value, signed: bool = False, digits: int = 3) -> str:
+    """3 decimals (or ``digits``); '–' for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float) and math.isinf(value):
         return "inf"
-    text = f"{value:+.3f}" if signed else f"{value:.3f}"
-    return "0.000" if text in ("+0.000", "-0.000") else text
+    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    zero = f"{0:.{digits}f}"
+    return zero if text in (f"+{zero}", f"-{zero}") else text
 
 
 def fmt_p(value) -> str:
@@ -213,46 +320,84 @@ def fmt_p(value) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def scale_tables(comparisons: pd.DataFrame, methods: pd.DataFrame, groups: list[dict], scale: int) -> list[dict]:
-    """The tables of one scale: per group and convention, ``{title, header, rows}``."""
+def fmt_delta(delta, low, high, digits: int = 3) -> str:
+    """``+0.123 [-0.050, +0.300]``: a difference with its 95% interval."""
+    text = fmt(delta, True, digits)
+    if low is None or math.isnan(low):
+        return text
+    return f"{text} [{fmt(low, True, digits)}, {fmt(high, True, digits)}]"
+
+
+def p_cell(row) -> str:
+    """The Holm-adjusted p-value; 'n/a' where the test cannot reach 0.05 whatever the
+    data (too few frames: the note says why); '(min)' where it is the smallest value the
+    test and the correction allow."""
+    if math.isnan(row["p_value"]):
+        return "–"
+    if row["p_holm_floor"] >= ALPHA:
+        return "n/a"
+    text = fmt_p(row["p_holm"])
+    return f"{text} (min)" if row["p_holm_floor"] > 0 and row["p_holm"] <= row["p_holm_floor"] * (1 + 1e-9) else text
+
+
+def scale_tables(
+    comparisons: pd.DataFrame,
+    methods: pd.DataFrame,
+    groups: list[dict],
+    scale: int,
+    training: pd.DataFrame | None = None,
+    thesis: dict | None = None,
+) -> list[dict]:
+    """The tables of one scale: per group and convention, ``{title, header, rows}``.
+    ``training``: the run summary's per-model table (convergence flags); ``thesis``: the
+    variants shown beside the thesis's published numbers (:func:`srstudy.published.thesis_columns`)."""
     seeds = methods[methods["scale"] == scale].set_index("variant")
     several_seeds = bool((seeds["n_seeds"] > 1).any())
+    thesis_code = "psnr_rgb_thesis_code" in seeds and seeds["psnr_rgb_thesis_code"].notna().any()
+    published = (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {}
+    counts = unconverged(training, scale)
     tables = []
     for group in groups:
         block = comparisons[(comparisons["comparison"] == group["name"]) & (comparisons["scale"] == scale)]
         for key, (subtitle, psnr, ssim) in CONVENTIONS.items():
             ref = group["reference"]
-            header = [
-                "Variant",
-                "PSNR (dB)",
-                "± CI95",
-                "SSIM",
-                f"ΔPSNR vs {ref}",
-                "ΔPSNR vs bicubic",
-                f"ΔSSIM vs {ref}",
-                f"p PSNR vs {ref}",
-                f"p SSIM vs {ref}",
-            ]
+            header = ["Variant", "Flags", "PSNR (dB)", "± CI95 frames", "SSIM"]
             if several_seeds:
-                header.insert(3, "seed sd")
+                header.insert(4, "seed sd")
+            extra_rgb = key == "rgb" and thesis_code
+            if extra_rgb:
+                header += ["PSNR thesis code", "SSIM thesis code"]
+            if key == "rgb" and published:
+                header += ["thesis reported PSNR", "thesis reported SSIM"]
+            header += [
+                f"ΔPSNR vs {ref} [95% CI]",
+                "ΔPSNR vs bicubic",
+                f"ΔSSIM vs {ref} [95% CI]",
+                "p PSNR (Holm)",
+                "p SSIM (Holm)",
+            ]
+            bicubic_psnr = seeds.loc[BICUBIC, psnr] if BICUBIC in seeds.index else math.nan
             rows = []
             for method in dict.fromkeys(block["variant"]):
                 p = block[(block["variant"] == method) & (block["metric"] == psnr)].iloc[0]
                 s = block[(block["variant"] == method) & (block["metric"] == ssim)].iloc[0]
                 name = f"**{method}** (reference)" if method == ref else method
-                row = [
-                    name,
-                    fmt(p["mean"]),
-                    fmt(p["ci95"]),
-                    fmt(s["mean"]),
-                    fmt(p["delta_reference"], True),
-                    fmt(p["delta_bicubic"], True),
-                    fmt(s["delta_reference"], True),
-                    fmt_p(p["p_value"]),
-                    fmt_p(s["p_value"]),
-                ]
+                row = [name, row_flags(method, p["mean"], bicubic_psnr, counts), fmt(p["mean"]), fmt(p["ci95"])]
+                row.append(fmt(s["mean"]))
                 if several_seeds:
-                    row.insert(3, fmt(seeds.loc[method, f"{psnr}_seed_std"]))
+                    row.insert(4, fmt(seeds.loc[method, f"{psnr}_seed_std"]))
+                if extra_rgb:
+                    row += [fmt(seeds.loc[method, f"{m}_thesis_code"]) for m in (psnr, ssim)]
+                if key == "rgb" and published:
+                    cell = reported(scale, published[method]) if method in published else None
+                    row += [fmt(cell[0]), fmt(cell[1])] if cell else ["–", "–"]
+                row += [
+                    fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]),
+                    fmt(p["delta_bicubic"], True),
+                    fmt_delta(s["delta_reference"], s["delta_low"], s["delta_high"], digits=4),
+                    p_cell(p),
+                    p_cell(s),
+                ]
                 rows.append(row)
             tables.append(
                 {"group": group["name"], "convention": key, "title": group["title"], "subtitle": subtitle}
@@ -261,20 +406,87 @@ def scale_tables(comparisons: pd.DataFrame, methods: pd.DataFrame, groups: list[
     return tables
 
 
-def describe(methods: pd.DataFrame, scale: int, test_set: str) -> str:
+def describe(
+    methods: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    scale: int,
+    test_set: str,
+    settings: dict | None = None,
+    thesis: dict | None = None,
+    training: pd.DataFrame | None = None,
+) -> list[str]:
+    """The notes under the heading: what the numbers are, how they were tested, what the
+    flags mean, and where no test can reach significance."""
+    settings = {**STATISTICS, **(settings or {})}
     at = methods[methods["scale"] == scale]
-    n_frames = sorted(set(at["n_frames"]))
+    block = comparisons[comparisons["scale"] == scale]
+    n_frames = "/".join(map(str, sorted(set(at["n_frames"]))))
     seeds = ", ".join(f"{v}: {n}" for v, n in zip(at["variant"], at["n_seeds"], strict=True) if v != BICUBIC)
-    return (
-        f"Scale x{scale}, {test_set}: means over {'/'.join(map(str, n_frames))} test frames "
-        f"(per-frame scores averaged over seeds; seeds per variant: {seeds}). "
-        "CI95: t-based 95% confidence half-width over frames. Δ: difference of means. "
-        "p: two-sided paired Wilcoxon signed-rank test over frames against the group's reference."
+    notes = [
+        f"Scale x{scale}, {test_set}: means over {n_frames} test frames (per-frame scores averaged over seeds; "
+        f"seeds per variant: {seeds}). ± CI95 frames: t-based 95% half-width over frames, as if frames were "
+        "independent (they are not: see the Δ intervals)."
+    ]
+    units = set(block["unit"].dropna()) - {""}
+    if "frames" in units:
+        lengths = "/".join(str(int(b)) for b in sorted(set(block["block_length"].dropna())))
+        notes.append(
+            "Δ vs the reference, one seed: paired per-frame differences in time order; 95% CI by a moving-block "
+            f"bootstrap (blocks of {lengths} consecutive test frames, {settings['resamples']} resamples, seed "
+            f"{settings['seed']}; none with fewer than {statistics.MIN_BLOCKS} blocks); p: two-sided sign-flip test "
+            "of the mean difference over the same blocks (non-overlapping), exact."
+        )
+    if "seeds" in units:
+        notes.append(
+            "Δ vs the reference, several seeds on both sides: the seed is the unit (per-seed means over frames); "
+            "95% CI and p of Welch's t-test."
+        )
+    notes.append(
+        "p (Holm): Holm-adjusted over the tests of one table (every member's PSNR and SSIM); bicubic is not tested. "
+        "Flags: below bicubic = mean PSNR in this convention under bicubic's; not converged = eval PSNR still "
+        "rising at the end of training (the run summary's table says by how much)."
     )
+    tested = block[block["p_value"].notna()]
+    frame_tests = tested[tested["unit"] == "frames"]
+    if not frame_tests.empty:
+        worst = frame_tests.loc[frame_tests["p_min"].idxmax()]
+        n, length = int(worst["n_units"]), int(worst["block_length"])
+        floor = (
+            f"With {n} frames in {math.ceil(n / length)} blocks of {length}, the sign-flip test cannot give p below "
+            f"{worst['p_min']:.3g}, nor Holm over {int(worst['n_tests'])} tests below {worst['p_holm_floor']:.3g}"
+        )
+        hopeless = tested[tested["p_holm_floor"] >= ALPHA]
+        if hopeless.empty:
+            notes.append(f"{floor}: '(min)' marks a p-value at that floor (every block agrees).")
+        else:
+            notes.append(
+                f"{floor}: n/a marks the {len(hopeless)} of {len(tested)} tests that cannot reach p < {ALPHA} "
+                "whatever the data. More test frames (or seeds) are needed before such a difference can be "
+                "called significant."
+            )
+    if "psnr_rgb_thesis_code" in at and at["psnr_rgb_thesis_code"].notna().any():
+        notes.append(
+            "Thesis code: the same model's output built as the thesis's test script built it (Y in with the "
+            "64.738 typo, the correct inverse back, truncated to 8 bits instead of rounded), scored in the "
+            "thesis convention."
+        )
+    if thesis and (thesis.get("variants") or thesis.get("excluded")):
+        if scale in thesis.get("scales", []) and thesis.get("variants"):
+            names = ", ".join(f"{v} = {n}" for v, n in thesis["variants"].items())
+            notes.append(
+                f"Thesis reported: the thesis's published means over its 30 test frames ({names}); same setup "
+                "as declared in the config, not the same frames decoded the same way (see the README's departures)."
+            )
+        notes += [f"Thesis numbers not shown: {reason}." for reason in thesis.get("excluded", [])]
+    if text := banner(training, scale):
+        notes.insert(0, f"**{text}**")
+    return notes
 
 
-def to_markdown(tables: list[dict], heading: str, note: str) -> str:
-    lines = [f"# {heading}", "", note, ""]
+def to_markdown(tables: list[dict], heading: str, notes: list[str]) -> str:
+    lines = [f"# {heading}", ""]
+    for note in notes:
+        lines += [note, ""]
     current = None
     for table in tables:
         if table["group"] != current:
@@ -288,7 +500,7 @@ def to_markdown(tables: list[dict], heading: str, note: str) -> str:
     return "\n".join(lines)
 
 
-def to_html(tables: list[dict], heading: str, note: str) -> str:
+def to_html(tables: list[dict], heading: str, notes: list[str]) -> str:
     """A self-contained HTML page of the same tables (for the Snakemake report)."""
 
     def cell(text: str, tag: str = "td") -> str:
@@ -303,7 +515,8 @@ def to_html(tables: list[dict], heading: str, note: str) -> str:
         "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}",
         "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}td:first-child{text-align:left}",
         "th{background:#eee}</style></head><body>",
-        f"<h1>{html.escape(heading)}</h1><p>{html.escape(note)}</p>",
+        f"<h1>{html.escape(heading)}</h1>",
+        *(cell(note, "p") for note in notes),
     ]
     current = None
     for table in tables:
@@ -327,16 +540,17 @@ def write_summaries(
     baseline: str,
     comparisons: dict,
     out_dir: str | os.PathLike,
+    settings: dict | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write ``summary.csv``, ``summary_seeds.csv`` and ``comparisons.csv`` into
-    ``out_dir`` and return the three tables."""
+    ``out_dir`` and return the three tables. ``settings``: ``report.statistics``."""
     scores = load_scores(score_paths)
     order = method_order(scores, variants)
     groups = resolve_comparisons(comparisons, variants, baseline)
     tables = {
         "summary": summarize_runs(scores, order),
         "summary_seeds": summarize_methods(scores, order),
-        "comparisons": compare(scores, groups),
+        "comparisons": compare(scores, groups, settings),
     }
     for name, table in tables.items():
         write_csv(table, Path(out_dir) / f"{name}.csv")
@@ -353,16 +567,22 @@ def write_scale_tables(
     test_set: str,
     markdown: str | os.PathLike,
     html_path: str | os.PathLike,
+    training_csv: str | os.PathLike | None = None,
+    thesis: dict | None = None,
+    settings: dict | None = None,
 ) -> None:
-    """The thesis-layout tables of one scale, as Markdown and as HTML."""
-    compared = pd.read_csv(comparisons_csv)
+    """The thesis-layout tables of one scale, as Markdown and as HTML. ``training_csv``:
+    the run summary's per-model table (convergence flags); ``thesis``:
+    :func:`srstudy.published.thesis_columns` of the config; ``settings``: ``report.statistics``."""
+    compared = pd.read_csv(comparisons_csv, keep_default_na=False, na_values=[""])
     methods = pd.read_csv(seeds_csv)
+    training = pd.read_csv(training_csv) if training_csv else None
     groups = resolve_comparisons(comparisons, variants, baseline)
-    tables = scale_tables(compared, methods, groups, scale)
+    tables = scale_tables(compared, methods, groups, scale, training, thesis)
     heading = f"x{scale}: {test_set}"
-    note = describe(methods, scale, test_set)
-    write_text(markdown, to_markdown(tables, heading, note))
-    write_text(html_path, to_html(tables, heading, note))
+    notes = describe(methods, compared, scale, test_set, settings, thesis, training)
+    write_text(markdown, to_markdown(tables, heading, notes))
+    write_text(html_path, to_html(tables, heading, notes))
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:

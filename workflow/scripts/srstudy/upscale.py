@@ -1,5 +1,9 @@
 """Stage 5: upscale test frames with a trained model: Y through the network (tiled,
-exact, in bounded memory), Cb/Cr from the bicubic upscale, 8-bit RGB PNGs out."""
+exact, in bounded memory), Cb/Cr from the bicubic upscale, 8-bit RGB PNGs out.
+
+With ``thesis_code`` each frame is also built as the thesis's test script built it
+(:func:`thesis_code_frame`) and written to ``thesis_code/`` inside the output folder, so
+the thesis's own numbers can be reproduced beside the corrected ones."""
 
 import pickle
 from pathlib import Path
@@ -9,12 +13,15 @@ import torch
 from torch import nn
 
 from srstudy.images import (
+    THESIS_CODE_DIR,
     atomic_directory,
     damaged,
     frame_name,
     read_rgb,
     rgb_to_ycbcr,
+    rgb_to_ycbcr_thesis_code,
     to_uint8,
+    to_uint8_truncated,
     write_png,
     ycbcr_to_rgb,
 )
@@ -125,6 +132,18 @@ def upscale_frame(
     return to_uint8(ycbcr_to_rgb(ycbcr))
 
 
+def thesis_code_frame(
+    model: nn.Module, bicubic_rgb: np.ndarray, halo: int, tile: int = 512, precision: str = "fp32"
+) -> np.ndarray:
+    """The same model's output built as the thesis's test script built it: float32, Y in
+    with the 64.738 typo, the network's Y (clamped to 0..1) with the input's Cb/Cr back
+    through the correct inverse, clipped and truncated to 8 bits (not rounded)."""
+    ycbcr = rgb_to_ycbcr_thesis_code(bicubic_rgb)
+    y = infer_tiled(model, ycbcr[..., 0] / np.float32(255.0), halo, tile, precision=precision)
+    ycbcr[..., 0] = np.clip(y, 0.0, 1.0) * np.float32(255.0)
+    return to_uint8_truncated(ycbcr_to_rgb(ycbcr))
+
+
 def upscale_test_sets(
     checkpoint_path: str | Path,
     test_sets: list[tuple[str | Path, list[int], str | Path]],
@@ -135,9 +154,11 @@ def upscale_test_sets(
     threads: int | None = None,
     precision: str = "fp32",
     variant: str | None = None,
+    thesis_code: bool = False,
 ) -> None:
     """Upscale several test sets, each ``(bicubic_dir, frame indices, out_dir)``, with one
-    model loaded once. Writes ``out_dir/NNNNNN.png``; each folder appears atomically."""
+    model loaded once. Writes ``out_dir/NNNNNN.png`` (and, with ``thesis_code``,
+    ``out_dir/thesis_code/NNNNNN.png``); each folder appears atomically."""
     if threads:
         torch.set_num_threads(threads)
     checkpoint = load_checkpoint(checkpoint_path, spec, scale, variant)
@@ -151,3 +172,6 @@ def upscale_test_sets(
             for index in progress_bar(indices, desc=str(out_dir), unit="frame"):
                 bicubic = read_rgb(Path(bicubic_dir) / frame_name(index))
                 write_png(tmp / frame_name(index), upscale_frame(model, bicubic, halo, tile, precision))
+                if thesis_code:
+                    twin = thesis_code_frame(model, bicubic, halo, tile, precision)
+                    write_png(tmp / THESIS_CODE_DIR / frame_name(index), twin)

@@ -1,0 +1,93 @@
+"""The run summary: convergence by hand, the bicubic eval line, and what the end-to-end
+run of the CI config reports about itself (budget, convergence, flags in the tables)."""
+
+import math
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import explain
+from srstudy import figures
+from srstudy.config import frame_ids
+from srstudy.dataset import bicubic_eval_psnr
+from srstudy.images import psnr_from_mse, read_rgb
+from srstudy.run_summary import convergence
+
+
+def log_of(psnr):
+    return pd.DataFrame({"epoch": np.arange(1, len(psnr) + 1), "eval_psnr_y": psnr})
+
+
+@pytest.mark.parametrize(
+    ("psnr", "best", "gain", "converged"),
+    [
+        ([30.0, 31.0, 32.0, 33.0], 4, 1.0, False),  # best epoch is the last
+        ([30.0, 32.0, 32.05, 32.0], 3, -0.05, True),
+        ([28, 29, 30, 30.5, 30.8, 31.0, 31.2, 31.15], 7, 0.15, False),  # +0.15 dB over the last 2 of 8 epochs
+        ([28, 29, 30, 30.5, 30.8, 31.1, 31.2, 31.15], 7, 0.05, True),
+        ([30.0], 1, math.nan, False),  # one epoch shows nothing
+    ],
+)
+def test_convergence_by_hand(psnr, best, gain, converged):
+    result = convergence(log_of(psnr), 0.1)
+    assert result["best_epoch"] == best and result["converged"] is converged
+    assert (math.isnan(gain) and math.isnan(result["last_quarter_gain_db"])) or result[
+        "last_quarter_gain_db"
+    ] == pytest.approx(gain)
+
+
+def test_the_threshold_is_the_configured_one():
+    log = log_of([28, 29, 30, 30.5, 30.8, 31.0, 31.2, 31.15])
+    assert convergence(log, 0.2)["converged"] and not convergence(log, 0.1)["converged"]
+
+
+def test_bicubic_eval_psnr_is_trainings_eval_convention(tmp_path):
+    rng = np.random.default_rng(0)
+    hr = rng.integers(16, 236, (2, 40, 50), dtype=np.uint8)
+    lr = np.clip(hr.astype(int) + rng.integers(-6, 7, hr.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "eval.h5"
+    with h5py.File(path, "w") as h5:
+        h5["hr"], h5["lr"], h5["frames"] = hr, lr, np.arange(2)
+    pairs = zip(hr / 255.0, lr / 255.0, strict=True)
+    by_hand = np.mean([psnr_from_mse(np.mean((h - low) ** 2), 1.0) for h, low in pairs])
+    assert bicubic_eval_psnr(path) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_training_figure_draws_the_bicubic_line(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,eval_psnr_y,seconds,lr\n1,0.01,30.0,1,0.001\n2,0.005,31.0,1,0.001\n")
+    plain, line = tmp_path / "plain.png", tmp_path / "line.png"
+    figures.training_curves({("default", 1): path}, 2, plain, ["default"])
+    figures.training_curves({("default", 1): path}, 2, line, ["default"], bicubic=30.5)
+    assert not np.array_equal(read_rgb(plain), read_rgb(line))
+
+
+# --- what the end-to-end run reports ---------------------------------------------------
+
+
+def test_e2e_run_summary(e2e):
+    workdir, config, result = e2e
+    assert result.returncode == 0, explain(result)
+    models = pd.read_csv(workdir / "results/tables/training.csv")
+    seeds = config["defaults"]["seeds"]
+    assert len(models) == len(config["scales"]) * len(config["variants"]) * len(seeds)
+    spec = config["defaults"]
+    assert (models["epochs"] == spec["epochs"]).all()
+    assert (models["patches"] == spec["epochs"] * spec["patches_per_epoch"]).all()
+    assert (models["train_frames"] == len(frame_ids(config["frames"]["train"]))).all()
+    for row in models.itertuples():
+        log = pd.read_csv(workdir / f"results/models/x{row.scale}/{row.variant}/seed{row.seed}/log.csv")
+        assert row.best_epoch == int(log["eval_psnr_y"].idxmax()) + 1
+        assert row.best_eval_psnr_y == pytest.approx(log["eval_psnr_y"].max())
+        assert row.converged == convergence(log, config["report"]["convergence"]["last_quarter_gain_db"])["converged"]
+    page = (workdir / "results/tables/run.md").read_text()
+    assert f"{spec['epochs'] * spec['patches_per_epoch']:,}" in page and "torch" in page
+    # the comparison tables carry the flags the summary computed
+    unconverged = models[(models["scale"] == 2) & ~models["converged"]]["variant"]
+    table = (workdir / "results/tables/x2.md").read_text()
+    for variant in unconverged:
+        assert any(line.startswith(f"| {variant} |") and "not converged" in line for line in table.splitlines()) or any(
+            line.startswith(f"| **{variant}** (reference) |") and "not converged" in line for line in table.splitlines()
+        )
+    assert "moving-block bootstrap" in table
