@@ -64,7 +64,8 @@ def test_e2e_cost_table_has_a_row_per_job(e2e):
     train = table[table["rule"] == "train"]
     assert len(train) == len(config["scales"]) * len(config["variants"])
     assert set(train["method"]) == set(config["variants"])
-    assert (table["seconds"] > 0).all() and (table["max_rss_mb"] > 0).all()
+    # Snakemake samples memory at intervals: a sub-second job may have no sample (0 MB).
+    assert (table["seconds"] > 0).all() and (train["max_rss_mb"] > 0).all()
     test_sets = 1 + len(config["ood_tests"])
     assert (table["rule"] == "upscale").sum() == len(train) * test_sets  # one job per model and test set
     upscale = table[table["rule"] == "upscale"]
