@@ -15,6 +15,8 @@
 #   4. runs snakemake --profile <project profile + test overrides> in a temp --directory.
 #   5. checks: nothing left to do, and sacct lists every submitted job COMPLETED, with a
 #      gres/gpu allocation for exactly the jobs that declare a GPU (check_run.py).
+#   6. fault scenarios (faults.py): time limit, scancel, requeue, a lost node; each
+#      interrupted training resumes and ends equal to an uninterrupted one.
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
 # Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
@@ -88,6 +90,10 @@ cleanup() {
     done
   fi
   local i pid
+  if [[ -s $SCRATCH/run/slurmd.restarted.pid ]]; then # started again by faults.py
+    PIDS+=("$(cat "$SCRATCH/run/slurmd.restarted.pid")")
+    NAMES+=(slurmd)
+  fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     pid=${PIDS[i]}
     kill -0 "$pid" 2>/dev/null || continue
@@ -228,6 +234,8 @@ NCPU=${SLURM_TEST_CPUS:-$(($(nproc) > 4 ? $(nproc) : 4))}
 NGPU=${SLURM_TEST_GPUS:-$NCPU}
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512))
 export SLURM_CONF=$SCRATCH/etc/slurm.conf
+# The jobs import this checkout's package, also when .venv has another one installed.
+export PYTHONPATH=$REPO/workflow/scripts${PYTHONPATH:+:$PYTHONPATH}
 
 mungekey --create --keyfile="$SCRATCH/munge/munge.key" >/dev/null
 chmod 600 "$SCRATCH/munge/munge.key"
@@ -280,7 +288,8 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCK
+# cred_expire: a requeued job waits this long (+1 s) before it may start again (default 120 s)
+AuthInfo=socket=$MUNGE_SOCK,cred_expire=10
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
@@ -293,7 +302,7 @@ DefMemPerCPU=1000
 MinJobAge=300
 ReturnToService=2
 SlurmctldTimeout=30
-SlurmdTimeout=30
+SlurmdTimeout=10
 StateSaveLocation=$SCRATCH/state
 SlurmdSpoolDir=$SCRATCH/spool
 SlurmctldPidFile=$SCRATCH/run/slurmctld.pid
@@ -328,6 +337,15 @@ wait_for "the node to be idle" 60 "$SCRATCH/log/slurmd.log" \
   bash -c '[[ $(timeout 5 sinfo -h -n localhost -o %T) == idle ]]'
 SLURMD_UP=1
 log "slurm up: node localhost idle, $NCPU CPUs, ${MEM_MB} MB, gres $(sinfo -h -n localhost -o %G)"
+
+if [[ ${SLURM_TEST_HOLD:-0} == 1 ]]; then
+  # Keep the cluster up for experiments until $SCRATCH/hold is removed (or a signal).
+  printf 'export SLURM_CONF=%q SCRATCH=%q SLURMD_PID=%q\n' "$SLURM_CONF" "$SCRATCH" "${PIDS[-1]}" >"$SCRATCH/env.sh"
+  touch "$SCRATCH/hold"
+  log "holding: source $SCRATCH/env.sh; rm $SCRATCH/hold to stop"
+  while [[ -e $SCRATCH/hold ]]; do sleep 1; done
+  exit 0
+fi
 
 # ---------------------------------------------------------------- 4. the workflow
 WORK=$SCRATCH/work
@@ -378,3 +396,20 @@ RESULT=$("$VENV/bin/python" "$REPO/tests/slurm/check_run.py" "$SCRATCH/log/snake
   || die "sacct does not match the run:
 $RESULT"
 log "PASS: $RESULT; total $((SECONDS - T0))s"
+
+# ---------------------------------------------------------------- 6. faults
+# Time limit (with the profile's warning signal), scancel, scontrol requeue and a lost
+# node, on this cluster and in the same working directory (the h5 sets are reused); with
+# SLURM_TEST_FULL=1 also a time limit without warning, with SLURM_TEST_LOAD=N also N small
+# jobs at once (both by hand: they add minutes). SLURM_TEST_FAULTS=0 skips them.
+FAULT_ARGS=(--slurmd-pid "${PIDS[-1]}")
+[[ ${SLURM_TEST_FULL:-0} == 1 ]] && FAULT_ARGS+=(--full)
+[[ ${SLURM_TEST_LOAD:-0} -gt 0 ]] && FAULT_ARGS+=(--load "$SLURM_TEST_LOAD")
+if [[ ${SLURM_TEST_FAULTS:-1} == 1 ]]; then
+  T_FAULTS=$SECONDS
+  rc=0
+  bounded "$RUN_TIMEOUT" "$VENV/bin/python" "$REPO/tests/slurm/faults.py" "$REPO" "$WORK" "$SCRATCH/log" \
+    "${FAULT_ARGS[@]}" || rc=$?
+  [[ $rc == 0 ]] || die "fault scenarios failed (rc $rc): see the lines above and $SCRATCH/log/faults_*.log"
+  log "PASS: fault scenarios in $((SECONDS - T_FAULTS))s; total $((SECONDS - T0))s"
+fi
