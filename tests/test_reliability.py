@@ -154,6 +154,10 @@ CONFIG_REFUSALS = {
         ["frames.train and frames.test overlap (frames [0, 10]): train, eval and test frames must be disjoint"],
     ),
     "test frames past the end of the video": (set_key(["frames", "test"], PAST_THE_END), [PAST_THE_END_MESSAGE]),
+    "progress saved every 0 seconds": (
+        set_key(["progress"], {"save_every_seconds": 0}),
+        ["progress.save_every_seconds: 0 is less than or equal to the minimum of 0 (allowed: above 0)"],
+    ),
 }
 
 
