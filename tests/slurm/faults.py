@@ -7,10 +7,10 @@ Tiny trainings of one spec, slowed down by ``progress.step_delay_seconds`` (not 
 data) so they can be hit mid-epoch, each under its own variant name:
 
   run A (one Snakemake run, the scenarios side by side, the project's profile: retries 1):
-    warned    first attempt's time limit is 1 minute: SLURM's warning signal (the
+    warned    first attempt's time limit is 2 minutes: SLURM's warning signal (the
               profile's --signal) arrives, the job saves and fails, the retry resumes
-    timelimit the same without the warning (--full only): SLURM kills it at the limit,
-              the retry resumes
+    timelimit first attempt's limit is 1 minute, no warning: SLURM kills it at the limit
+              (SIGTERM, then SIGKILL after KillWait), the retry resumes
     cancel    scancel once it has saved progress; Snakemake's retry resumes
     requeue   scontrol requeue once it has saved progress (preemption); SLURM reruns
               the same job, which resumes
@@ -49,8 +49,8 @@ SPEC = {
     "lr": 1.0e-3,
     "layers": [{"kernel": 9, "channels": 8}, {"kernel": 5, "channels": 4}, {"kernel": 5, "channels": 1}],
 }
-# The time-limited variants train longer than SLURM's smallest limit (1 minute).
-LONG = {"patches_per_epoch": 110 * BATCH}
+# The time-limited variants train ~100 s: longer than their first attempt's limit.
+LONG = {"patches_per_epoch": 160 * BATCH}
 SUBMITTED = re.compile(r"^Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+)/([^/]*)/\d+\.log\)")
 
 
@@ -91,10 +91,13 @@ def write_profile(repo: Path, out: Path) -> Path:
         if "mem_mb" in resources:
             resources["mem_mb"] = 1000
     train = profile["set-resources"]["train"]
-    train["runtime"] = f"1 if wildcards.variant in {LONG_VARIANTS} and attempt == 1 else {train['runtime']}"
-    # The warning 30 s ahead instead of the profile's 2 minutes (more than the test's 1-minute
-    # limit: it would come at once, maybe before training starts); none for 'timelimit'.
-    warning = re.sub(r"@\d+", "@30", train["slurm_extra"])
+    # First attempts: 'timelimit' gets 1 minute and no warning (SLURM kills it, with a
+    # SIGTERM KillWait before the SIGKILL); 'warned' 2 minutes and the warning 60 s ahead
+    # (SLURM sends it up to 30 s early: 30-60 s in, while it trains; the profile's 2
+    # minutes would come at once, maybe before training starts).
+    first = {"timelimit": 1, "warned": 2}
+    train["runtime"] = f"{first}.get(wildcards.variant, {train['runtime']}) if attempt == 1 else {train['runtime']}"
+    warning = re.sub(r"@\d+", "@60", train["slurm_extra"])
     train["slurm_extra"] = f"'' if wildcards.variant == 'timelimit' else {warning}"
     profile.update({"latency-wait": 5, "max-status-checks-per-second": 5, "slurm-init-seconds-before-status-checks": 2})
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +204,11 @@ def same_model(work: Path, variant: str, expected: dict) -> bool:
     )
 
 
+def slurm_log(work: Path, variant: str, job: str) -> str:
+    """A SLURM job's output (the job's stderr: Snakemake's and the script's messages)."""
+    return (work / f".snakemake/slurm_logs/rule_train/2_{variant}_123/{job}.log").read_text(errors="replace")
+
+
 def train_log(work: Path, variant: str) -> str:
     return (work / f"results/logs/train/x2/{variant}/seed123.log").read_text()
 
@@ -236,7 +244,7 @@ def job_processes(job_id: str) -> list[int]:
 
 
 def scenario_a(args, snakemake: list[str], expected: dict, expected_long: dict) -> None:
-    variants = ["warned", "cancel", "requeue"] + (["timelimit"] if args.full else [])
+    variants = ["warned", "timelimit", "cancel", "requeue"]
     started = time.monotonic()
     run = Run([*snakemake, *map(target, variants)], args.logdir / "faults_a.log")
     done = set()
@@ -264,14 +272,16 @@ def scenario_a(args, snakemake: list[str], expected: dict, expected_long: dict) 
         check(same, f"{variant}: final model equals an uninterrupted run's, bit for bit")
     states = {v: [s for job in run.jobs.get(f"2_{v}_123", []) for s in sacct_states(job)] for v in variants}
     check(states["warned"][0] == "FAILED", "warned: first attempt stopped itself on the warning (FAILED, not TIMEOUT)")
-    check("interrupted by SIGTERM" in train_log(args.work, "warned"), "warned: the job log says it was interrupted")
+    check(states["timelimit"][0] == "TIMEOUT", "timelimit: first attempt killed at the limit (TIMEOUT)")
+    for variant in ("warned", "timelimit", "cancel"):
+        first = slurm_log(args.work, variant, run.jobs[f"2_{variant}_123"][0])
+        line = re.search(r"^error: .*interrupted by SIGTERM.*$", first, re.MULTILINE)
+        check(line is not None, f"{variant}: first attempt said {line.group(0) if line else '(nothing)'}")
     check(states["cancel"][0] == "CANCELLED", "cancel: first attempt CANCELLED, Snakemake's retry resumed")
     check(
         len(run.jobs["2_requeue_123"]) == 1 and "REQUEUED" in states["requeue"],
         "requeue: one SLURM job, requeued by SLURM and resumed",
     )
-    if args.full:
-        check(states["timelimit"][0] == "TIMEOUT", "timelimit: first attempt killed at the limit (TIMEOUT)")
 
 
 def scenario_b(args, snakemake: list[str], expected: dict, finished: list[str]) -> None:
@@ -351,7 +361,6 @@ def main() -> int:
     parser.add_argument("work", type=Path)
     parser.add_argument("logdir", type=Path)
     parser.add_argument("--slurmd-pid", type=int, required=True)
-    parser.add_argument("--full", action="store_true", help="also the time limit without warning (~1 min more)")
     parser.add_argument("--load", type=int, default=0, help="also N small jobs at once (by hand: slow on 2 cores)")
     parser.add_argument("--only-load", action="store_true")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per Snakemake run")
@@ -370,10 +379,10 @@ def main() -> int:
             prepare = Run([*snakemake, *h5], args.logdir / "faults_h5.log")
             check(prepare.wait(args.timeout) == 0, "the h5 sets were built")
         expected = reference(args.repo, args.work, "cancel", args.logdir.parent / "reference")
-        expected_long = reference(args.repo, args.work, "warned", args.logdir.parent / "reference-long")
+        expected_long = reference(args.repo, args.work, "timelimit", args.logdir.parent / "reference-long")
         t0 = time.monotonic()
         scenario_a(args, snakemake, expected, expected_long)
-        finished = ["warned", "cancel", "requeue"] + (["timelimit"] if args.full else [])
+        finished = ["warned", "timelimit", "cancel", "requeue"]
         scenario_b(args, snakemake, expected, finished)
         log(f"PASS: fault scenarios in {time.monotonic() - t0:.0f}s")
     if args.load:

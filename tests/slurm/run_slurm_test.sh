@@ -19,7 +19,10 @@
 #      interrupted training resumes and ends equal to an uninterrupted one.
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
-# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
+# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run and the faults, default 600),
+#              SLURM_TEST_WORKFLOW=0, SLURM_TEST_FAULTS=0 (skip step 4-5 or 6),
+#              SLURM_TEST_LOAD=N (also N small jobs at once), SLURM_TEST_HOLD=1 (start the
+#              cluster, then wait until $SCRATCH/hold is removed: for experiments),
 #              SLURM_TEST_CPUS, SLURM_TEST_GPUS (the node's CPUs, default max(4, nproc),
 #              and fake GPUs, default as many as CPUs),
 #              SLURM_TEST_KEEP=1 (keep the scratch folder), VENV (default <repo>/.venv).
@@ -375,35 +378,36 @@ log "workflow: $(grep -cE '^(local)?rule ' "$SCRATCH/log/dryrun.log") jobs; runn
 
 T_RUN=$SECONDS
 rc=0
-bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
-if [[ $rc != 0 ]]; then
-  tail -n 40 "$SCRATCH/log/snakemake.log"
-  [[ $rc == 137 ]] && die "snakemake killed after ${RUN_TIMEOUT}s (SLURM_TEST_RUN_TIMEOUT)"
-  die "snakemake failed (rc $rc): see $SCRATCH/log/snakemake.log"
-fi
-log "workflow done in $((SECONDS - T_RUN))s"
+if [[ ${SLURM_TEST_WORKFLOW:-1} == 1 ]]; then
+  bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
+  if [[ $rc != 0 ]]; then
+    tail -n 40 "$SCRATCH/log/snakemake.log"
+    [[ $rc == 137 ]] && die "snakemake killed after ${RUN_TIMEOUT}s (SLURM_TEST_RUN_TIMEOUT)"
+    die "snakemake failed (rc $rc): see $SCRATCH/log/snakemake.log"
+  fi
+  log "workflow done in $((SECONDS - T_RUN))s"
 
-# ---------------------------------------------------------------- 5. checks
-bounded 120 "${SNAKEMAKE[@]}" --cores 1 -n "$@" >"$SCRATCH/log/after.log" 2>&1 \
-  || die "dry run after the run failed: see $SCRATCH/log/after.log"
-grep -q "Nothing to be done" "$SCRATCH/log/after.log" \
-  || die "outputs missing after the run: the dry run still lists jobs (see $SCRATCH/log/after.log)"
-ls "$WORK"/results/h5/x*/train.h5 >/dev/null 2>&1 || [[ $# -gt 0 ]] || die "no results/h5/x*/train.h5 in $WORK"
+  # ---------------------------------------------------------------- 5. checks
+  bounded 120 "${SNAKEMAKE[@]}" --cores 1 -n "$@" >"$SCRATCH/log/after.log" 2>&1 \
+    || die "dry run after the run failed: see $SCRATCH/log/after.log"
+  grep -q "Nothing to be done" "$SCRATCH/log/after.log" \
+    || die "outputs missing after the run: the dry run still lists jobs (see $SCRATCH/log/after.log)"
+  ls "$WORK"/results/h5/x*/train.h5 >/dev/null 2>&1 || [[ $# -gt 0 ]] || die "no results/h5/x*/train.h5 in $WORK"
 
-sacct -X -n -P -a -S now-1days -o JobID,JobName,State,ExitCode,AllocTRES >"$SCRATCH/log/sacct.txt"
-sed 's/^/  sacct: /' "$SCRATCH/log/sacct.txt" | head -n 60
-RESULT=$("$VENV/bin/python" "$REPO/tests/slurm/check_run.py" "$SCRATCH/log/snakemake.log" "$SCRATCH/log/sacct.txt") \
-  || die "sacct does not match the run:
+  sacct -X -n -P -a -S now-1days -o JobID,JobName,State,ExitCode,AllocTRES >"$SCRATCH/log/sacct.txt"
+  sed 's/^/  sacct: /' "$SCRATCH/log/sacct.txt" | head -n 60
+  RESULT=$("$VENV/bin/python" "$REPO/tests/slurm/check_run.py" "$SCRATCH/log/snakemake.log" "$SCRATCH/log/sacct.txt") \
+    || die "sacct does not match the run:
 $RESULT"
-log "PASS: $RESULT; total $((SECONDS - T0))s"
+  log "PASS: $RESULT; total $((SECONDS - T0))s"
+fi
 
 # ---------------------------------------------------------------- 6. faults
-# Time limit (with the profile's warning signal), scancel, scontrol requeue and a lost
-# node, on this cluster and in the same working directory (the h5 sets are reused); with
-# SLURM_TEST_FULL=1 also a time limit without warning, with SLURM_TEST_LOAD=N also N small
-# jobs at once (both by hand: they add minutes). SLURM_TEST_FAULTS=0 skips them.
+# Time limits (with and without the profile's warning signal), scancel, scontrol requeue
+# and a lost node, on this cluster and in the same working directory (the h5 sets are
+# reused); with SLURM_TEST_LOAD=N also N small jobs at once (by hand: minutes on 2 cores).
+# SLURM_TEST_FAULTS=0 skips them.
 FAULT_ARGS=(--slurmd-pid "${PIDS[-1]}")
-[[ ${SLURM_TEST_FULL:-0} == 1 ]] && FAULT_ARGS+=(--full)
 [[ ${SLURM_TEST_LOAD:-0} -gt 0 ]] && FAULT_ARGS+=(--load "$SLURM_TEST_LOAD")
 if [[ ${SLURM_TEST_FAULTS:-1} == 1 ]]; then
   T_FAULTS=$SECONDS
