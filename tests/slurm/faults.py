@@ -95,8 +95,11 @@ def write_profile(repo: Path, out: Path) -> Path:
     # SIGTERM KillWait before the SIGKILL); 'warned' 2 minutes and the warning 60 s ahead
     # (SLURM sends it up to 30 s early: 30-60 s in, while it trains; the profile's 2
     # minutes would come at once, maybe before training starts).
-    first = {"timelimit": 1, "warned": 2}
-    train["runtime"] = f"{first}.get(wildcards.variant, {train['runtime']}) if attempt == 1 else {train['runtime']}"
+    runtime = train["runtime"]  # no braces: Snakemake formats the expression first
+    train["runtime"] = (
+        f"(1 if wildcards.variant == 'timelimit' else 2 if wildcards.variant == 'warned' else {runtime}) "
+        f"if attempt == 1 else {runtime}"
+    )
     warning = re.sub(r"@\d+", "@60", train["slurm_extra"])
     train["slurm_extra"] = f"'' if wildcards.variant == 'timelimit' else {warning}"
     profile.update({"latency-wait": 5, "max-status-checks-per-second": 5, "slurm-init-seconds-before-status-checks": 2})
