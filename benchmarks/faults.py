@@ -1,6 +1,6 @@
 """Work lost when a training job is killed at a random moment, against the save interval.
 
-    .venv/bin/python benchmarks/faults.py                      # 10 SIGKILLs + 10 SIGTERMs, ~3 min on 2 cores
+    .venv/bin/python benchmarks/faults.py                      # 10 SIGKILLs + 10 SIGTERMs, ~5 min on 2 cores
     .venv/bin/python benchmarks/faults.py --kills 20 --save-every-steps 25
 
 One real CPU training run (the demo's default SRCNN on two real Big Buck Bunny frames,
@@ -84,13 +84,16 @@ def kill_once(args: dict, work: Path, number: int, rng: random.Random, window: f
     np.memmap(counter_file, dtype=np.int64, mode="w+", shape=(1,))[0] = 0
     counter = np.memmap(counter_file, dtype=np.int64, mode="r", shape=(1,))
     process = start(args, counter_file)
-    while counter[0] == 0 and process.poll() is None:
-        time.sleep(0.01)
-    time.sleep(rng.uniform(0, window))
-    sent = time.monotonic()
-    process.send_signal(number)
-    _, stderr = process.communicate()
-    exited = time.monotonic() - sent
+    try:
+        while counter[0] == 0 and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, window))
+        sent = time.monotonic()
+        process.send_signal(number)
+        _, stderr = process.communicate()
+        exited = time.monotonic() - sent
+    finally:
+        process.kill()  # when this script is interrupted
     done = before + int(counter[0])
     if process.returncode == 0 or done == args["spec"]["epochs"] * per_epoch:
         return {"finished": True}  # the kill came after the last step
@@ -113,10 +116,13 @@ def run_to_end(args: dict, work: Path) -> tuple[dict, float]:
     np.memmap(counter_file, dtype=np.int64, mode="w+", shape=(1,))[0] = 0
     counter = np.memmap(counter_file, dtype=np.int64, mode="r", shape=(1,))
     process = start(args, counter_file)
-    while counter[0] == 0 and process.poll() is None:
-        time.sleep(0.01)
-    first_step = time.monotonic()
-    _, stderr = process.communicate()
+    try:
+        while counter[0] == 0 and process.poll() is None:
+            time.sleep(0.01)
+        first_step = time.monotonic()
+        _, stderr = process.communicate()
+    finally:
+        process.kill()
     if process.returncode != 0:
         raise RuntimeError(f"training failed:\n{stderr[-2000:]}")
     return torch.load(args["model_path"], map_location="cpu", weights_only=True), time.monotonic() - first_step
@@ -159,7 +165,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=10, help="kills per signal")
     parser.add_argument("--save-every-steps", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--steps-per-epoch", type=int, default=400)
+    parser.add_argument("--steps-per-epoch", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/faults")
     args = parser.parse_args()
@@ -187,9 +193,11 @@ def main() -> None:
         straight, seconds = run_to_end(
             {**base, "model_path": str(straight_dir / "model.pt"), "log_path": str(straight_dir / "log.csv")}, work
         )
-        # Each kill comes 0 to `window` seconds into a (resumed) run's training: on average
-        # the kills are spread over ~80% of it.
-        window = 2 * 0.8 * seconds / args.kills
+        # Each kill comes 0 to 3 save intervals into a (resumed) run's training: uniform
+        # over the interval, and on average one interval of net progress per kill (kills
+        # closer together than the interval would make none).
+        total = args.epochs * args.steps_per_epoch
+        window = 3 * args.save_every_steps * seconds / total
         rows = []
         for number in (signal.SIGKILL, signal.SIGTERM):
             print(f"{signal.Signals(number).name}: {args.kills} kills at random moments", flush=True)
