@@ -409,7 +409,8 @@ fi
 # SLURM_TEST_FAULTS=0 skips them.
 FAULT_ARGS=(--slurmd-pid "${PIDS[-1]}")
 [[ ${SLURM_TEST_LOAD:-0} -gt 0 ]] && FAULT_ARGS+=(--load "$SLURM_TEST_LOAD")
-if [[ ${SLURM_TEST_FAULTS:-1} == 1 ]]; then
+[[ ${SLURM_TEST_FAULTS:-1} == 1 ]] || FAULT_ARGS+=(--only-load)
+if [[ ${SLURM_TEST_FAULTS:-1} == 1 || ${SLURM_TEST_LOAD:-0} -gt 0 ]]; then
   T_FAULTS=$SECONDS
   rc=0
   bounded "$RUN_TIMEOUT" "$VENV/bin/python" "$REPO/tests/slurm/faults.py" "$REPO" "$WORK" "$SCRATCH/log" \
