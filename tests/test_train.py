@@ -208,7 +208,7 @@ def test_stop_signal_saves_mid_epoch_and_the_rerun_ends_bit_identical(h5_sets, t
     sender = signal_when(state, number)
     started = time.monotonic()
     with pytest.raises(Interrupted) as stopped:
-        run(h5_sets, tmp_path, save_every_steps=4, step_delay=0.05)
+        run(h5_sets, tmp_path, save_every_steps=4, step_delay=0.1)
     sender.join()
     assert signal.getsignal(number) is handler  # the handler is put back
     saved = torch.load(state, weights_only=True)
