@@ -1,5 +1,8 @@
 # High-resolution SRCNN hyperparameter study, as one DAG:
 # frames -> per-scale degradations -> h5 sets -> training -> upscaling -> scores -> tables.
+# Every job of the study is declared once (workflow/scripts/srstudy/dag.py); rule all
+# and the stage targets (snakemake frames|datasets|models|upscaled|scores|tables) are
+# generated from it.
 
 
 configfile: "config/config.yaml"
@@ -13,6 +16,7 @@ include: "workflow/rules/common.smk"
 
 VIDEOS = validate_config(config)
 DOWNLOADS = missing_downloads()
+STUDY_JOBS = dag.study_jobs(config)
 
 
 include: "workflow/rules/video.smk"
@@ -22,13 +26,20 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/upscale.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/search.smk"
 
 
 rule all:
+    default_target: True
     input:
-        expand("results/h5/x{scale}/{split}.h5", scale=config["scales"], split=["train", "eval"]),
-        expand("{root}degraded/x{scale}", root=roots(), scale=config["scales"]),
-        per_model(TRAINING_LOG, [RESULTS]),
-        per_model(UPSCALED_DIR),
-        report_targets(),
-        "results/tables/costs.html",
+        [path for stage in dag.STAGES for path in stage_outputs(stage)],
+
+
+for stage in dag.STAGES:
+
+    rule:
+        name:
+            stage
+        input:
+            stage_outputs(stage),
+        localrule: True

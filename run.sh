@@ -5,7 +5,8 @@
 #   bash run.sh tests [pytest args]      runs the test suite
 # Environment: PYTHON (interpreter for the venv, default python3),
 #              TORCH_SPEC (default torch==2.13.0; see README for CUDA builds),
-#              CORES (default all), GPU_SLOTS (default: GPUs, or CPU cores without one).
+#              CORES (default all), GPU_SLOTS (default: GPUs x JOBS_PER_GPU, or CPU cores
+#              without a GPU), JOBS_PER_GPU (gpu jobs sharing one GPU, default 1).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,15 +36,17 @@ setup() {
   fi
 }
 
-# How many gpu=1 jobs (train, upscale) may run at once: one per GPU; on a machine without
-# an NVIDIA GPU they run on the CPU, one per core (single-threaded model jobs in parallel
-# beat one multi-threaded job: small convolutions scale poorly across threads).
+# How many gpu=1 jobs (train, upscale) may run at once: JOBS_PER_GPU per GPU (SRCNN is
+# too small to fill a GPU alone; each job runs on the GPU of the slot it holds, see
+# srstudy/slots.py); on a machine without an NVIDIA GPU they run on the CPU, one per core
+# (single-threaded model jobs in parallel beat one multi-threaded job: small
+# convolutions scale poorly across threads).
 gpu_slots() {
-  local gpus=0
+  local gpus=0 per_gpu=${JOBS_PER_GPU:-1}
   if command -v nvidia-smi >/dev/null; then
     gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
   fi
-  if ((gpus > 0)); then echo "$gpus"; else nproc; fi
+  if ((gpus > 0)); then echo $((gpus * per_gpu)); else nproc; fi
 }
 
 command=${1:-}

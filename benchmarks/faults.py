@@ -14,7 +14,7 @@ SIGKILL (a lost node, an out-of-memory kill) can save nothing: the target is at 
 save interval (``--save-every-steps``) redone. SIGTERM (scancel, a time limit, Snakemake
 stopped) lets the step finish and saves: the target is 0. The final model is compared with
 an uninterrupted run's (it must be bit-identical). The child counts its steps in a shared
-file (a wrapper around ``train_step``: instrumentation, the training itself is the
+file (a wrapper around ``TrainSteps.step``: instrumentation, the training itself is the
 workflow's). Results go to stdout and results/benchmarks/faults.{md,json}.
 """
 
@@ -39,19 +39,18 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from srstudy.images import atomic_file  # noqa: E402
 from study import default_spec, real_planes  # noqa: E402
 
-# The child: the workflow's train() with train_step wrapped to count finished steps into
+# The child: the workflow's train() with TrainSteps.step wrapped to count finished steps into
 # a memory-mapped int64 (readable by the parent after a SIGKILL).
 CHILD = """
 import json, sys
 import numpy as np
 import srstudy.train as t
 counter = np.memmap(sys.argv[2], dtype=np.int64, mode="r+", shape=(1,))
-step = t.train_step
-def counted(*args, **kwargs):
-    loss = step(*args, **kwargs)
+step = t.TrainSteps.step
+def counted(self):
+    step(self)  # eager on the CPU: the step has finished when it returns
     counter[0] += 1
-    return loss
-t.train_step = counted
+t.TrainSteps.step = counted
 args = json.loads(sys.argv[1])
 t.train(**args)
 """

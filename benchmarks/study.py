@@ -17,6 +17,8 @@ Measures (targets from issue 6):
              HEAD, .venv reused (<= 10 min on 2 cores)
   precision  Y-PSNR and time of bf16/fp16 autocast inference against fp32, on a real test frame
              with the demo's trained default model (from the e2e clone or --checkpoint)
+  uhd        time of one 3840x2160 Y plane through the default SRCNN (tiled, as the upscale rule
+             runs it, host copies included) in fp32 and bf16 (bf16 <= 10 ms on one H100)
   vram       CUDA only: peak GPU memory of training (batch 16, 30 planes of 2160p resident) and
              of 2160p inference for every variant of config/thesis.yaml (<= 8 GB)
 
@@ -47,8 +49,8 @@ from srstudy.dataset import pack, read_frames  # noqa: E402
 from srstudy.degrade import degrade_frames  # noqa: E402
 from srstudy.images import atomic_file, frame_name, modcrop, read_rgb  # noqa: E402
 from srstudy.metrics import calculate_psnr  # noqa: E402
-from srstudy.models import build_model, macs_per_pixel, parameter_groups, receptive_radius, select_device  # noqa: E402
-from srstudy.train import grad_scaler, patch_batches, sample_patches, train_step  # noqa: E402
+from srstudy.models import build_model, macs_per_pixel, receptive_radius, select_device, set_tf32  # noqa: E402
+from srstudy.train import TrainSteps, grad_scaler, make_optimizer, patch_batches, resolve_step_mode, sample_patches  # noqa: E402
 from srstudy.upscale import infer_tiled, load_checkpoint, prepare_for_inference, tile_for, upscale_frame  # noqa: E402
 from srstudy.video import extract_frames, make_standin, resolve_video  # noqa: E402
 
@@ -357,8 +359,8 @@ def precision(args, device, work: Path) -> list[dict]:
     model = prepare_for_inference(model, device)
     halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for("auto", device)
     frame = frame_ids(load_config(DEMO)["frames"]["test"])[0]
-    hr = modcrop(read_rgb(results / "frames" / frame_name(frame)), scale)
-    bicubic = read_rgb(results / f"degraded/x{scale}/bicubic" / frame_name(frame))
+    hr = modcrop(read_rgb(results / "frames/test" / frame_name(frame)), scale)
+    bicubic = read_rgb(results / f"degraded/test/x{scale}/bicubic" / frame_name(frame))
     scores = {}
     for name in ("fp32", "bf16", "fp16"):
         sr = upscale_frame(model, bicubic, halo, tile, name)
@@ -381,6 +383,33 @@ def precision(args, device, work: Path) -> list[dict]:
     ]
 
 
+def uhd(args, device, work: Path) -> list[dict]:
+    set_tf32(False)  # fp32 as the workflow runs it by default (train.tf32: false)
+    spec = default_spec()
+    model = prepare_for_inference(build_model(spec), device)
+    plane = np.random.default_rng(0).random(UHD, dtype=np.float32)
+    halo, tile = receptive_radius(spec["layers"]), tile_for("auto", device)
+    times = {
+        name: median_seconds(lambda n=name: infer_tiled(model, plane, halo, tile, precision=n), device, args.repeat)
+        for name in ("fp32", "bf16")
+    }
+    flop = 2 * macs_per_pixel(spec["layers"]) * plane.size
+    return [
+        row(
+            f"3840x2160 inference, default SRCNN, {name} ({device.type})",
+            f"{seconds * 1000:,.1f} ms",
+            f"fp32 {times['fp32'] * 1000:,.1f} ms" if name != "fp32" else "",
+            seconds / times["fp32"] if name != "fp32" else None,
+            "<= 10 ms (one H100)" if name == "bf16" and device.type == "cuda" else "report",
+            seconds <= 0.010 if name == "bf16" and device.type == "cuda" else None,
+            f"tile {tile}, plane copied to the device and back, fp32 without TF32; "
+            f"{flop / seconds / 1e12:.2f} TFLOP/s; median of "
+            f"{args.repeat}",
+        )
+        for name, seconds in times.items()
+    ]
+
+
 def vram(args, device, work: Path) -> list[dict]:
     if device.type != "cuda":
         return [row("GPU memory per thesis variant", "", "", None, "<= 8 GB", None, "skipped: needs --device cuda")]
@@ -393,12 +422,17 @@ def vram(args, device, work: Path) -> list[dict]:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         model = build_model(spec).to(device).to(memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"]))
+        mode = resolve_step_mode("auto", device, args.precision)  # as train jobs run: a CUDA graph for fp32/bf16
+        optimizer = make_optimizer(model, spec, device, mode)
         scaler = grad_scaler(device, args.precision)
         origins = sample_patches(torch.Generator().manual_seed(0), hr_planes.shape, spec["patch_size"], 20 * 16)
-        batches = patch_batches(lr_planes, hr_planes, origins.to(device), spec["patch_size"], 16, device)
-        for inputs, targets in batches:
-            train_step(model, optimizer, scaler, inputs, targets, args.precision)
+        steps = TrainSteps(
+            model, optimizer, scaler, lr_planes, hr_planes, spec["patch_size"], 16, 20 * 16, args.precision, mode
+        )
+        steps.begin_epoch(origins.to(device))
+        for _ in range(20):
+            steps.step()
+        steps.readback()
         trained = torch.cuda.max_memory_allocated(device)
         model = prepare_for_inference(model, device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -418,7 +452,7 @@ def vram(args, device, work: Path) -> list[dict]:
                 "train: batch 16 + 30 resident 2160p planes (0.5 GB); infer: 3840x2160, tile auto",
             )
         )
-        del model, optimizer
+        del model, optimizer, steps
     return out
 
 
@@ -430,6 +464,7 @@ MEASURES = {
     "dag": dag,
     "e2e": e2e,
     "precision": precision,
+    "uhd": uhd,
     "vram": vram,
 }
 

@@ -3,6 +3,7 @@ few frames of the embedded Big Buck Bunny clip. Nothing is mocked."""
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,15 +134,30 @@ def test_config() -> dict:
 # --- Snakemake runs, always in a temporary working directory ---------------------------
 
 SNAKEFILE = REPO / "Snakefile"
+# What a project folder holds besides its results: the workflow's code.
+PROJECT_CODE = ("Snakefile", "workflow", "envs")
+
+
+def copy_project(dest: Path) -> Path:
+    """A project folder at ``dest`` with a copy of this workflow's code (no config: the
+    tests pass theirs), run in place like a user's checkout."""
+    for name in PROJECT_CODE:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, dest / name)
+    return dest
 
 
 def snakemake(
     workdir: Path, *args: str, configfile: Path = TEST_CONFIG, targets=(), timeout: int = 600, env: dict | None = None
 ):
-    """Run Snakemake on this repository's Snakefile with ``workdir`` as working directory
+    """Run Snakemake with ``workdir`` as working directory, on the workdir's own Snakefile
+    when it is a project folder (:func:`copy_project`), else on this repository's
     (``env``: extra environment variables). Targets come first: options such as
     --resources and --configfile take every word after them."""
-    command = [sys.executable, "-m", "snakemake", *targets, "-s", str(SNAKEFILE), "--directory", str(workdir)]
+    snakefile = workdir / "Snakefile" if (workdir / "Snakefile").is_file() else SNAKEFILE
+    command = [sys.executable, "-m", "snakemake", *targets, "-s", str(snakefile), "--directory", str(workdir)]
     command += ["--configfile", str(configfile), *args]
     environment = {**os.environ, **(env or {})}
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=environment)
@@ -161,7 +177,8 @@ def load_config(path: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory):
-    """One end-to-end run of the CI config, shared by every module that checks it."""
-    workdir = tmp_path_factory.mktemp("e2e")
+    """One end-to-end run of the CI config in a project folder (the workflow's code
+    copied beside its results), shared by every module that checks it."""
+    workdir = copy_project(tmp_path_factory.mktemp("e2e"))
     result = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", timeout=1800)
     return workdir, load_config(TEST_CONFIG), result

@@ -107,8 +107,11 @@ def test_psnr_vs_scale(tmp_path):
         for method, gain in [("bicubic", 0.0), ("default", 0.8), ("elu", 0.5)]:
             rows = [
                 {
-                    "frame": f,
+                    "scale": scale,
+                    "method": method,
                     "seed": None if method == "bicubic" else 1,
+                    "test_set": "study",
+                    "frame": f,
                     "psnr_rgb": 42 - 2 * scale + gain + 0.1 * f + RNG.normal(0, 0.1),
                     "ssim_rgb": 0.9,
                     "psnr_y": 43 - 2 * scale + gain + 0.1 * f,

@@ -198,11 +198,12 @@ def folders(tmp_path):
 def test_score_folder_writes_one_row_per_frame_and_seed(folders, tmp_path, threads):
     hr_dir, seeds, frames = folders
     out = tmp_path / "scores/x2/variant.csv"
-    metrics.score_folder(hr_dir, seeds, frames, 2, out, threads=threads)
+    metrics.score_folder(hr_dir, seeds, frames, 2, out, threads=threads, method="srcnn", test_set="study")
     with open(out) as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(metrics.COLUMNS)
     assert [(int(r["frame"]), int(r["seed"])) for r in rows] == [(f, s) for s in (1, 7) for f in frames]
+    assert {(r["scale"], r["method"], r["test_set"]) for r in rows} == {("2", "srcnn", "study")}
     for row in rows:
         hr = modcrop(read_rgb(row["hr_path"]), 2)
         sr = read_rgb(row["sr_path"])
@@ -219,7 +220,7 @@ def test_score_folder_writes_one_row_per_frame_and_seed(folders, tmp_path, threa
 def test_score_folder_bicubic_has_no_seed(folders, tmp_path):
     hr_dir, seeds, frames = folders
     out = tmp_path / "bicubic.csv"
-    metrics.score_folder(hr_dir, {None: seeds[1]}, frames, 2, out)
+    metrics.score_folder(hr_dir, {None: seeds[1]}, frames, 2, out, method="bicubic", test_set="study")
     with open(out) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["seed"] for r in rows] == ["", "", ""]
@@ -228,5 +229,5 @@ def test_score_folder_bicubic_has_no_seed(folders, tmp_path):
 def test_score_folder_reports_missing_frames(folders, tmp_path):
     hr_dir, seeds, frames = folders
     with pytest.raises(metrics.ScoreError, match="missing"):
-        metrics.score_folder(hr_dir, seeds, [*frames, 99], 2, tmp_path / "out.csv")
+        metrics.score_folder(hr_dir, seeds, [*frames, 99], 2, tmp_path / "out.csv", method="srcnn", test_set="x")
     assert not (tmp_path / "out.csv").exists()

@@ -1,23 +1,28 @@
-"""Partial reruns: after a finished run of the CI config, dry runs show that a config or
-code change schedules exactly the jobs that depend on it."""
+"""Partial reruns: after one finished run of the CI config (the shared end-to-end run),
+dry runs show that each config or code change plans exactly the jobs it implies, rule by
+rule, so a regression names the rule. Frame sets, test videos and models are separate
+units of the DAG: more test frames or another test video never retrain a model.
 
+Jobs per frame set are whole-set jobs: more frames in a set rerun that set's extraction
+and degradation, and one upscale job per model for that set (the model loads once per
+set), not one job per new frame."""
+
+import copy
 import os
 import re
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TEST_CONFIG, explain, snakemake
-
-REPORT_RULES = set(re.findall(r"^rule (\w+):", (REPO / "workflow/rules/report.smk").read_text(), re.M))
-PER_MODEL_RULES = {"train", "upscale", "score"}
+from conftest import TEST_CONFIG, explain, load_config, snakemake
+from srstudy import dag
 
 
-def planned(workdir, config: dict, tmp_path):
-    """``{rule: [wildcards dict, ...]}`` of the jobs a dry run with ``config`` plans."""
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = snakemake(workdir, "-n", "--cores", "2", "--resources", "gpu=1", configfile=path)
+def planned_jobs(workdir: Path, configfile: Path, targets=()) -> dict[str, list[dict]]:
+    """``{rule: [wildcards dict, ...]}`` of the jobs a dry run plans (rule all left out)."""
+    result = snakemake(workdir, "-n", "--cores", "2", "--resources", "gpu=1", configfile=configfile, targets=targets)
     assert result.returncode == 0, explain(result)
     jobs: dict[str, list[dict]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
@@ -30,7 +35,11 @@ def planned(workdir, config: dict, tmp_path):
     return jobs
 
 
-@pytest.fixture
+def counts(jobs) -> dict[str, int]:
+    return {rule: len(entries) for rule, entries in jobs.items()}
+
+
+@pytest.fixture(scope="module")
 def finished(e2e):
     workdir, _, result = e2e
     assert result.returncode == 0, "the end-to-end run failed"
@@ -42,60 +51,255 @@ def config():
     return yaml.safe_load(TEST_CONFIG.read_text())
 
 
-def counts(jobs):
-    return {rule: len(entries) for rule, entries in jobs.items()}
+@pytest.fixture
+def plan(finished, tmp_path):
+    """Dry-run the finished study with a changed config: ``{rule: [wildcards, ...]}``."""
+
+    def run(config: dict) -> dict[str, list[dict]]:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return planned_jobs(finished, path)
+
+    return run
 
 
-def test_nothing_changed_nothing_reruns(finished, config, tmp_path):
-    assert planned(finished, config, tmp_path) == {}
+# The CI config's study: 2 scales, 2 variants (one seed), 2 test sets (the study's and bikes).
+S, V, R = 2, 2, 2
+MODELS = S * V
+METHODS = V + 1
+AGGREGATES_ONE_SET = {"summary_tables": 1, "comparison_tables": S, "psnr_vs_scale": 1, "cost_table": 1}
+AGGREGATES = {"summary_tables": R, "comparison_tables": S * R, "psnr_vs_scale": R, "cost_table": 1}
 
 
-def test_reordered_variant_keys_retrain_nothing(finished, config, tmp_path):
+def test_the_ci_config_is_the_one_counted_here():
+    validated = load_config(TEST_CONFIG)
+    assert (len(validated["scales"]), len(validated["variants"]), 1 + len(validated["ood_tests"])) == (S, V, R)
+    assert len(dag.models(validated)) == MODELS
+
+
+def test_nothing_changed_nothing_reruns(plan, config):
+    assert plan(config) == {}
+
+
+def test_reordered_variant_keys_rerun_nothing(plan, config):
     config["defaults"] = dict(reversed(config["defaults"].items()))
-    jobs = planned(finished, config, tmp_path)
-    assert not set(jobs) & {"train", "upscale", "score"}
+    assert plan(config) == {}
 
 
-def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(finished, config, tmp_path):
-    config["variants"]["prelu"] = {"activation": "prelu"}
-    jobs = planned(finished, config, tmp_path)
-    scales, roots = len(config["scales"]), 1 + len(config["ood_tests"])
+def test_settings_that_cannot_change_an_output_rerun_nothing(plan, config):
+    config["upscale"] = {"tile": 64}
+    config["device"] = "cpu"
+    config["threads"] = {"extract": 2, "degrade": 2, "train": 2, "upscale": 2, "score": 2}
+    assert plan(config) == {}
+
+
+def test_more_test_frames_retrain_nothing(plan, config):
+    config["frames"]["test"]["step"] = 5  # 100, 105, 110, 115
+    jobs = plan(config)
     assert counts(jobs) == {
-        "train": scales,
-        "upscale": scales,  # one job upscales every test set
-        "score": scales * roots,
-        **{rule: n for rule, n in counts(jobs).items() if rule in REPORT_RULES},
+        "extract_frames": 1,
+        "degrade": S,
+        "upscale": MODELS,
+        "score": S * METHODS,
+        **AGGREGATES_ONE_SET,
+        "crop_figure": S,  # figures show study test frames
+        "psnr_map_figure": S,
     }
-    assert set(jobs) - PER_MODEL_RULES <= REPORT_RULES and "summary_tables" in jobs
-    assert all(w["variant"] == "prelu" for rule in PER_MODEL_RULES for w in jobs[rule])
+    assert {w["split"] for w in jobs["extract_frames"] + jobs["degrade"]} == {"test"}
+    assert {w["root"] for rule in ("upscale", "score") for w in jobs[rule]} == {"results/"}
 
 
-def test_one_changed_hyperparameter_reruns_only_that_variant(finished, config, tmp_path):
-    config["variants"]["elu"]["lr"] = 5e-4
-    jobs = planned(finished, config, tmp_path)
-    assert {w["variant"] for rule in PER_MODEL_RULES for w in jobs[rule]} == {"elu"}
-    assert len(jobs["train"]) == len(config["scales"])
-    assert set(jobs) - PER_MODEL_RULES <= REPORT_RULES
+def test_a_new_test_video_runs_only_its_own_jobs(plan, config):
+    config["ood_tests"]["bikes2"] = copy.deepcopy(config["ood_tests"]["bikes"])
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "extract_frames": 1,
+        "degrade": S,
+        "upscale": MODELS,
+        "score": S * METHODS,
+        **AGGREGATES_ONE_SET,
+    }
+    roots = {w["root"] for rule, entries in jobs.items() for w in entries if "root" in w}
+    assert roots == {"results/ood/bikes2/"}
 
 
-def test_a_new_seed_trains_only_the_new_seed(finished, config, tmp_path):
+def test_more_frames_in_a_test_video_rerun_that_set_only(plan, config):
+    config["ood_tests"]["bikes"]["frames"]["stop"] += 1
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "extract_frames": 1,
+        "degrade": S,
+        "upscale": MODELS,
+        "score": S * METHODS,
+        **AGGREGATES_ONE_SET,
+    }
+    roots = {w["root"] for rule, entries in jobs.items() for w in entries if "root" in w}
+    assert roots == {"results/ood/bikes/"}
+
+
+def test_a_new_crop_draws_only_that_crop(plan, config):
+    config["report"]["crops"].append({"name": "corner", "frame": 100, "box": [0, 0, 64, 64]})
+    jobs = plan(config)
+    assert counts(jobs) == {"crop_figure": S, "cost_table": 1}
+    assert {w["crop"] for w in jobs["crop_figure"]} == {"corner"}
+
+
+def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
+    config["variants"]["prelu"] = {"activation": "prelu"}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "train": S,
+        "upscale": S * R,
+        "score": S * R,
+        **AGGREGATES,
+        "crop_figure": S,
+        "training_figure": S,
+    }
+    assert all(w["variant"] == "prelu" for rule in ("train", "upscale") for w in jobs[rule])
+    assert {w["method"] for w in jobs["score"]} == {"prelu"}
+
+
+def test_a_new_seed_trains_only_the_new_seed(plan, config):
     config["defaults"]["seeds"] = [123, 7]
-    jobs = planned(finished, config, tmp_path)
-    assert len(jobs["train"]) == len(config["scales"]) * len(config["variants"])
-    assert {w["seed"] for w in jobs["train"] + jobs["upscale"]} == {"7"}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "train": MODELS,
+        "upscale": MODELS * R,
+        "score": S * V * R,  # bicubic has no seed
+        **AGGREGATES,
+        "training_figure": S,
+    }
+    assert {w["seed"] for rule in ("train", "upscale") for w in jobs[rule]} == {"7"}
 
 
-def test_changed_model_code_retrains_every_model(finished, config, tmp_path):
-    """Snakemake reruns on a code input only when its content changed (it checks the
-    recorded checksum of a newer file), so the module really changes, then is restored."""
-    module = REPO / "workflow/scripts/srstudy/models.py"
-    original, before = module.read_bytes(), module.stat()
-    try:
-        module.write_bytes(original + b"\n# changed by tests/test_reruns.py\n")
-        os.utime(module, (time.time() + 60, time.time() + 60))
-        jobs = planned(finished, config, tmp_path)
-    finally:
+def test_a_new_scale_runs_only_that_scale_and_the_aggregates(plan, config):
+    config["scales"] = [2, 3, 4]
+    jobs = plan(config)
+    frame_sets = 3 + (R - 1)  # train, eval, test, and each test video
+    assert counts(jobs) == {
+        "degrade": frame_sets,
+        "pack_h5": 1,
+        "train": V,
+        "upscale": V * R,
+        "score": METHODS * R,
+        "summary_tables": R,
+        "comparison_tables": 3 * R,  # every scale's table reads the new comparisons.csv
+        "psnr_vs_scale": R,
+        "crop_figure": 1,
+        "psnr_map_figure": 1,
+        "training_figure": 1,
+        "cost_table": 1,
+    }
+    per_scale = [w for rule in ("degrade", "pack_h5", "train", "upscale", "score", "crop_figure") for w in jobs[rule]]
+    assert {w["scale"] for w in per_scale} == {"4"}
+
+
+def test_changed_eval_frames_retrain_every_model(plan, config):
+    config["frames"]["eval"] = {"start": 30, "stop": 33, "step": 2}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "extract_frames": 1,
+        "degrade": S,
+        "pack_h5": S,
+        "train": MODELS,
+        "upscale": MODELS * R,
+        "score": S * V * R,
+        **AGGREGATES,
+        "crop_figure": S,
+        "psnr_map_figure": S,
+        "training_figure": S,
+    }
+    assert {w["split"] for w in jobs["extract_frames"] + jobs["degrade"]} == {"eval"}
+
+
+def test_one_changed_hyperparameter_reruns_only_that_variant(plan, config):
+    config["variants"]["elu"]["lr"] = 5e-4
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "train": S,
+        "upscale": S * R,
+        "score": S * R,
+        **AGGREGATES,
+        "crop_figure": S,
+        "training_figure": S,
+    }
+    assert {w.get("variant", w.get("method")) for rule in ("train", "upscale", "score") for w in jobs[rule]} == {"elu"}
+
+
+def test_precision_is_a_rerun_trigger(plan, config):
+    config["precision"] = "bf16"
+    jobs = plan(config)
+    assert counts(jobs)["train"] == MODELS and counts(jobs)["upscale"] == MODELS * R
+
+
+@pytest.fixture
+def edit_module(finished):
+    """Change a package module of the finished project (its content, newer mtime), and
+    put it back afterwards (the project is shared by every test of the session)."""
+    edited = []
+
+    def edit(name: str, old: str, new: str) -> None:
+        module = finished / "workflow/scripts/srstudy" / name
+        original, before = module.read_bytes(), module.stat()
+        edited.append((module, original, before))
+        text = original.decode()
+        assert old in text, f"{name} no longer holds {old!r}: pick another line to change"
+        module.write_text(text.replace(old, new, 1))
+        future = time.time() + 60
+        os.utime(module, (future, future))
+
+    yield edit
+    for module, original, before in edited:
         module.write_bytes(original)
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert len(jobs["train"]) == len(config["scales"]) * len(config["variants"])
-    assert "extract_frames" not in jobs and "pack_h5" not in jobs
+
+
+def test_changed_image_code_reruns_everything_that_imports_it(plan, config, edit_module):
+    """images.py holds the Y conversion every score uses, and the PNG reading and
+    writing of every stage: every job imports it."""
+    edit_module("images.py", "def rgb_to_y(", "def rgb_to_y(  # edited by a test\n")
+    jobs = plan(config)
+    assert counts(jobs) == counts(dag.study_jobs(load_config(TEST_CONFIG)))
+
+
+def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, edit_module):
+    edit_module("figures.py", "def psnr_vs_scale(", "def psnr_vs_scale(  # edited by a test\n")
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "psnr_vs_scale": R,
+        "crop_figure": S,
+        "psnr_map_figure": S,
+        "training_figure": S,
+        "cost_table": 1,
+    }
+
+
+def test_changed_model_code_reruns_the_model_jobs(plan, config, edit_module):
+    edit_module("models.py", "def build_model(", "def build_model(  # edited by a test\n")
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "train": MODELS,
+        "upscale": MODELS * R,
+        "score": S * V * R,
+        **AGGREGATES,
+        "crop_figure": S,
+        "psnr_map_figure": S,
+        "training_figure": S,
+    }
+
+
+def test_a_copied_project_is_up_to_date(finished, tmp_path):
+    """The project folder (code, results, .snakemake) copied elsewhere has nothing to do:
+    every input is a path relative to the project."""
+    copied = tmp_path / "moved"
+    shutil.copytree(finished, copied, symlinks=True)
+    assert planned_jobs(copied, TEST_CONFIG) == {}
+
+
+def test_step_execution_settings_retrain_nothing_but_tf32_retrains_every_model(plan, config):
+    """train.step and train.log_every_steps say how steps run, not what they compute;
+    TF32 changes the numerics, so it is part of every model."""
+    config["train"] = {"step": "eager", "log_every_steps": 7}
+    assert plan(config) == {}
+    config["train"]["tf32"] = True
+    assert len(plan(config)["train"]) == MODELS

@@ -27,8 +27,11 @@ def fake_scores(rng, method, scale, seed):
         psnr = base + OFFSET[method] + rng.normal(0, 0.2)
         rows.append(
             {
-                "frame": frame,
+                "scale": scale,
+                "method": method,
                 "seed": seed,
+                "test_set": "study",
+                "frame": frame,
                 "psnr_rgb": psnr,
                 "ssim_rgb": 0.9 + psnr / 1000,
                 "psnr_y": psnr + 1.5,
@@ -206,8 +209,17 @@ def test_format_helpers():
     assert tables.fmt_p(0.0123) == "0.012"
 
 
-def test_load_scores_rejects_unknown_paths(tmp_path):
-    bad = tmp_path / "scores.csv"
-    bad.write_text("frame,seed\n")
-    with pytest.raises(ValueError, match="not a score file path"):
+def test_load_scores_rejects_files_without_their_labels(tmp_path):
+    bad = tmp_path / "x2/elu.csv"  # a score path, but the file does not say what it scores
+    bad.parent.mkdir()
+    bad.write_text("frame,seed,psnr_rgb,ssim_rgb,psnr_y,ssim_y\n100,1,30,0.9,31,0.9\n")
+    with pytest.raises(ValueError, match=r"not a score file, columns \['method', 'scale', 'test_set'\] are missing"):
         tables.load_scores([bad])
+
+
+def test_load_scores_reads_labels_from_columns_not_paths(score_files, tmp_path):
+    moved = tmp_path / "anywhere.csv"  # a renamed file keeps its meaning
+    moved.write_bytes(score_files[-1].read_bytes())
+    scores = tables.load_scores([moved])
+    assert set(scores["scale"]) == {SCALES[-1]} and set(scores["variant"]) == {VARIANTS[-1]}
+    assert set(scores["test_set"]) == {"study"}

@@ -93,8 +93,8 @@ def test_dry_run_on_a_2160p_standin_trains_every_variant_at_every_scale(tmp_path
     variants = len(VARIANT_LAYERS)
     assert counts["train"] == len(SCALES) * variants, counts
     assert counts["upscale"] == len(SCALES) * variants, counts
-    assert counts["extract_frames"] == 1
-    assert counts["degrade"] == len(SCALES)
+    assert counts["extract_frames"] == 3  # train, eval and test frames: one job per frame set
+    assert counts["degrade"] == 3 * len(SCALES)
     assert counts["pack_h5"] == len(SCALES)
     assert "download_video" not in counts
     for scale in SCALES:

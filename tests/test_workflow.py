@@ -20,10 +20,10 @@ def test_e2e_runs_to_completion(e2e):
 
 def test_e2e_frames(e2e):
     workdir, config, _ = e2e
-    wanted = set().union(*(frame_ids(config["frames"][s]) for s in ("train", "eval", "test")))
-    assert png_ids(workdir / "results/frames") == sorted(wanted)
+    for split in ("train", "eval", "test"):  # one folder per frame set
+        assert png_ids(workdir / f"results/frames/{split}") == frame_ids(config["frames"][split])
     for name, spec in config["ood_tests"].items():
-        assert png_ids(workdir / f"results/ood/{name}/frames") == frame_ids(spec["frames"])
+        assert png_ids(workdir / f"results/ood/{name}/frames/test") == frame_ids(spec["frames"])
 
 
 def test_e2e_h5_sets_hold_the_configured_frames_at_every_scale(e2e):
@@ -51,7 +51,7 @@ def test_e2e_bicubic_frames_for_every_test_frame_and_scale(e2e):
     assert len(roots) > 1, "the CI config has an out-of-domain test set"
     for root, ids in roots.items():
         for scale in config["scales"]:
-            folder = workdir / root / f"degraded/x{scale}"
+            folder = workdir / root / f"degraded/test/x{scale}"
             for sub in ("bicubic", "lr"):
                 missing = set(ids) - set(png_ids(folder / sub))
                 assert not missing, f"{folder / sub}: frames {sorted(missing)} missing"
@@ -140,9 +140,11 @@ def test_synthetic_clip_through_the_h5_sets(tmp_path, synthetic_clip, sequential
                 for row, index in enumerate(ids):
                     # The ground truth is the frame as another decoder counts it.
                     np.testing.assert_array_equal(h5["hr"][row], y_plane(modcrop(frames[index], scale)))
-    extracted = [0, 2, 4, 7, 8, 9, 10, 11]  # train, eval and test frames, and no other
-    assert png_ids(tmp_path / "results/frames") == extracted
-    for scale in (2, 3):
-        assert sorted(p.name for p in (tmp_path / f"results/degraded/x{scale}/bicubic").iterdir()) == [
-            frame_name(i) for i in extracted
-        ]
+    extracted = {"train": [0, 2, 4], "eval": [7, 8]}  # the training sets' frames, and no other
+    assert sorted(p.name for p in (tmp_path / "results/frames").iterdir()) == ["eval", "train"]
+    for split, ids in extracted.items():
+        assert png_ids(tmp_path / f"results/frames/{split}") == ids
+        for scale in (2, 3):
+            assert sorted(p.name for p in (tmp_path / f"results/degraded/{split}/x{scale}/bicubic").iterdir()) == [
+                frame_name(i) for i in ids
+            ]

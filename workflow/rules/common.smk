@@ -1,91 +1,104 @@
 # Shared by every stage: the package on the path, config validation, wildcard
-# constraints and the input functions that map wildcards to config.
+# constraints and the input functions that map wildcards to config. What the study
+# makes (every job, as wildcards) is declared once, in srstudy/dag.py.
 import json
 import re
 import sys
 from pathlib import Path
 
-# The package lives beside the rules' scripts: Snakemake puts a script's folder on
-# sys.path, so jobs (local, cluster, conda envs) import it from this checkout.
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow/scripts"))
+# The package lives beside the rules' scripts: this checkout's copy is imported here and
+# by every job (local, cluster, conda envs), also where another copy is installed.
+SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
+sys.path.insert(0, str(SCRIPTS))
 
 from srstudy import config as study_config
+from srstudy import dag
+from srstudy.codedeps import code_inputs, run_jobs_with_package
 from srstudy.jobs import short_errors
+from srstudy.methods import BICUBIC, study_methods
 
-RESULTS = "results/"
-OOD_ROOT = "results/ood/{}/"
+run_jobs_with_package(SCRIPTS)
+
+RESULTS = dag.RESULTS
 
 
 wildcard_constraints:
     root="results/(ood/[A-Za-z0-9_-]+/)?",
+    split="train|eval|test",
     variant="[A-Za-z0-9_-]+",
     scale=r"\d+",
     seed=r"\d+",
 
 
 def validate_config(config):
-    """Schema (with defaults), then the checks a schema cannot express. A problem stops
-    Snakemake before any job with the message alone (SRSTUDY_DEBUG=1: with a traceback)."""
+    """Schema (with defaults), sweeps expanded into variants, then the checks a schema
+    cannot express. A problem stops Snakemake before any job with the message alone
+    (SRSTUDY_DEBUG=1: with a traceback)."""
     with short_errors():
-        study_config.validate_schema(
-            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-        )
+        schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        study_config.validate_schema(config, schema)
+        study_config.expand_sweeps(config, schema)
+        study_config.add_search_variants(config)
         study_config.check_semantics(config)
         return study_config.check_videos(config)
 
 
-def roots():
-    """Result roots: the study video's test set, then each out-of-domain test set."""
-    return [RESULTS] + [OOD_ROOT.format(name) for name in config["ood_tests"]]
-
-
-def ood_name(root):
-    return root[len("results/ood/") : -1] if root != RESULTS else None
+def code(script):
+    """The package files a rule's script imports (relative paths: a copied project,
+    results included, stays up to date): changing one reruns exactly those jobs."""
+    return code_inputs(SCRIPTS / script, SCRIPTS)
 
 
 def video_of(wildcards):
-    name = ood_name(wildcards.root)
-    return str(VIDEOS["video" if name is None else f"ood_tests.{name}.video"])
+    name = dag.test_set_name(wildcards.root)
+    return str(VIDEOS["video" if wildcards.root == RESULTS else f"ood_tests.{name}.video"])
 
 
-def frames_of(root, frame_set=None):
-    """Frame numbers of a root: one set of the study video, or all the frames it needs."""
-    name = ood_name(root)
-    if name is not None:
-        return study_config.frame_ids(config["ood_tests"][name]["frames"])
-    sets = [frame_set] if frame_set else study_config.FRAME_SETS
-    return sorted(set().union(*(study_config.frame_ids(config["frames"][s]) for s in sets)))
+def frames_of(root, split):
+    return dag.frames_of(config, root, split)
 
 
-def extract_params(wildcards):
-    return frames_of(wildcards.root)
+def set_frames(wildcards):
+    """Frame numbers of the frame set of a job."""
+    return frames_of(wildcards.root, wildcards.split)
+
+
+def test_frames(wildcards):
+    return frames_of(wildcards.root, "test")
 
 
 def variant_seeds(variant):
     return study_config.variant_spec(config, variant)["seeds"]
 
 
-# Where one model (scale x variant x seed) lives, and its upscaled frames per test set.
+# One frame set's frames and their degradations; one model (scale x variant x seed)
+# and its upscaled frames per test set.
+FRAMES = "{root}frames/{split}"
+DEGRADED = "{root}degraded/{split}/x{scale}"
 MODEL = "results/models/x{scale}/{variant}/seed{seed}/model.pt"
 TRAINING_LOG = "results/models/x{scale}/{variant}/seed{seed}/log.csv"
 UPSCALED_DIR = "{root}upscaled/x{scale}/{variant}/seed{seed}"
 
 
-def upscaled_dirs(wildcards):
-    """Upscaled test frames of one variant at one scale, one folder per seed."""
-    return expand(
-        UPSCALED_DIR,
-        root=wildcards.root,
-        scale=wildcards.scale,
-        variant=wildcards.variant,
-        seed=variant_seeds(wildcards.variant),
-    )
+def training_set(split):
+    """Frames and degraded folder of the study video's train or eval set, per scale."""
+    return {
+        f"{split}_frames": FRAMES.format(root=RESULTS, split=split),
+        f"{split}_degraded": DEGRADED.format(root=RESULTS, split=split, scale="{scale}"),
+    }
+
+
+def test_set_degraded(wildcards):
+    return DEGRADED.format(root=wildcards.root, split="test", scale=wildcards.scale)
 
 
 def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
-    must not retrain the existing ones)."""
+    must not retrain the existing ones). A search's winner names its best.yaml instead
+    (the job reads it; the file is an input, so a new winner retrains)."""
     spec = study_config.variant_spec(config, wildcards.variant)
+    if wildcards.variant in config["search"]:
+        spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
@@ -95,85 +108,53 @@ def model_checkpoint(wildcards):
     return MODEL.format(**wildcards)
 
 
-def test_frames(wildcards):
-    return frames_of(wildcards.root, "test")
-
-
-def package_modules(*names):
-    """Package modules a rule's results depend on: Snakemake cannot see them through
-    ``script:``, so they are inputs (a change in the code reruns what it affects)."""
-    return [f"{workflow.basedir}/workflow/scripts/srstudy/{name}.py" for name in names]
-
-
-def per_model(pattern, root_list=None):
-    """``pattern`` expanded over every trained model: scale x variant x seed (x root)."""
-    return [
-        path
-        for variant in config["variants"]
-        for path in expand(
-            pattern,
-            root=root_list or roots(),
-            scale=config["scales"],
-            variant=variant,
-            seed=variant_seeds(variant),
-        )
-    ]
-
-
 # --- scores, tables and figures (metrics.smk, report.smk) -----------------------------
-BICUBIC = "bicubic"
 
 
 def score_input(wildcards):
-    """The HR frames, and what is scored: a variant's upscaled folders (one per seed),
-    or the degraded folder whose bicubic/ subfolder is the baseline."""
-    if wildcards.variant == BICUBIC:
-        scored = [f"{wildcards.root}degraded/x{wildcards.scale}"]
+    """The HR test frames, and what is scored: a variant's upscaled folders (one per
+    seed), or the degraded folder whose bicubic/ subfolder is the baseline."""
+    degraded = test_set_degraded(wildcards)
+    if wildcards.method == BICUBIC:
+        scored = [degraded]
     else:
-        scored = upscaled_dirs(wildcards)
-    return {"hr": f"{wildcards.root}frames", "scored": scored, "code": package_modules("metrics")}
+        scored = expand(
+            UPSCALED_DIR,
+            root=wildcards.root,
+            scale=wildcards.scale,
+            variant=wildcards.method,
+            seed=variant_seeds(wildcards.method),
+        )
+    return {"hr": FRAMES.format(root=wildcards.root, split="test"), "scored": scored}
 
 
 def score_seeds(wildcards):
     """The seed of each scored folder, in input order (none for bicubic)."""
-    return [None] if wildcards.variant == BICUBIC else variant_seeds(wildcards.variant)
+    return [None] if wildcards.method == BICUBIC else variant_seeds(wildcards.method)
 
 
 def score_subfolder(wildcards):
     """Where the frames lie inside each scored folder."""
-    return BICUBIC if wildcards.variant == BICUBIC else ""
+    return BICUBIC if wildcards.method == BICUBIC else ""
 
 
-def report_targets():
-    """Every table and figure (for rule all)."""
-    return [
-        *expand(
-            "{root}tables/x{scale}.{ext}", root=roots(), scale=config["scales"], ext=["md", "html"]
-        ),
-        *expand("{root}figures/psnr_vs_scale.png", root=roots()),
-        *expand(
-            "results/figures/crops/{crop}_x{scale}.png",
-            crop=[crop["name"] for crop in config["report"]["crops"]],
-            scale=config["scales"],
-        ),
-        *expand("results/figures/psnr_map_x{scale}.png", scale=config["scales"]),
-        *expand("results/figures/training_x{scale}.png", scale=config["scales"]),
-    ]
+def test_set_name(wildcards):
+    return dag.test_set_name(wildcards.root)
 
 
 def scores_of_root(wildcards):
-    """Score files of one test set: every scale, bicubic and every variant."""
+    """Score files of one test set: every scale and method."""
     return expand(
-        "{root}scores/x{scale}/{variant}.csv",
+        "{root}scores/x{scale}/{method}.csv",
         root=wildcards.root,
         scale=config["scales"],
-        variant=[BICUBIC, *config["variants"]],
+        method=study_methods(config["variants"]),
     )
 
 
 def test_set_title(wildcards):
-    name = ood_name(wildcards.root)
-    return "study test set" if name is None else f"out-of-domain test set '{name}'"
+    name = dag.test_set_name(wildcards.root)
+    return "study test set" if wildcards.root == RESULTS else f"out-of-domain test set '{name}'"
 
 
 def test_set_labels(wildcards):
@@ -187,13 +168,17 @@ def first_seed_dir(variant, scale):
     )
 
 
-def figure_frames(wildcards):
-    """HR frames, the degraded folder (bicubic) and each variant's first-seed frames."""
+def study_test_frames_and_bicubic(wildcards):
     return {
-        "hr": f"{RESULTS}frames",
-        "degraded": f"{RESULTS}degraded/x{wildcards.scale}",
+        "hr": FRAMES.format(root=RESULTS, split="test"),
+        "degraded": DEGRADED.format(root=RESULTS, split="test", scale=wildcards.scale),
+    }
+
+
+def figure_frames(wildcards):
+    """HR test frames, the degraded folder (bicubic) and each variant's first-seed frames."""
+    return study_test_frames_and_bicubic(wildcards) | {
         "variants": [first_seed_dir(v, wildcards.scale) for v in config["variants"]],
-        "code": package_modules("figures", "metrics", "tables"),
     }
 
 
@@ -202,12 +187,9 @@ def crop_spec(wildcards):
 
 
 def psnr_map_frames(wildcards):
-    """HR frames, bicubic and the baseline variant's first-seed frames."""
-    return {
-        "hr": f"{RESULTS}frames",
-        "degraded": f"{RESULTS}degraded/x{wildcards.scale}",
+    """HR test frames, bicubic and the baseline variant's first-seed frames."""
+    return study_test_frames_and_bicubic(wildcards) | {
         "model": first_seed_dir(config["baseline_variant"], wildcards.scale),
-        "code": package_modules("figures", "metrics"),
     }
 
 
@@ -228,26 +210,34 @@ def training_logs(wildcards):
     ]
 
 
+# --- the study's jobs (srstudy/dag.py): rule all, stage targets, cost table ------------
+
+
+def job_outputs(rule_name):
+    """The outputs of every job of a rule in the study."""
+    patterns = getattr(rules, rule_name).output
+    return [str(p).format(**w) for w in STUDY_JOBS[rule_name] for p in patterns]
+
+
+def stage_outputs(stage):
+    """What ``snakemake <stage>`` builds: the outputs of the stage's rules' jobs."""
+    return [path for rule_name in dag.STAGES[stage] for path in job_outputs(rule_name)]
+
+
+def measured_jobs():
+    """Every job that writes a benchmark file, as ``(rule, wildcards)`` (the cost
+    table's input order); the cost table itself is not one of them."""
+    return [(r, w) for r in dag.JOB_RULES if r != "cost_table" for w in STUDY_JOBS[r]]
+
+
 def benchmark_files(wildcards):
     """The ``benchmark:`` file of every job of the study (the cost table's input)."""
-    scales, per_root = config["scales"], {"root": roots()}
-    crops = [crop["name"] for crop in config["report"]["crops"]]
-    return [
-        *expand(rules.extract_frames.benchmark, **per_root),
-        *expand(rules.degrade.benchmark, **per_root, scale=scales),
-        *expand(rules.pack_h5.benchmark, scale=scales),
-        *per_model(rules.train.benchmark, [RESULTS]),
-        *per_model(rules.upscale.benchmark, [RESULTS]),
-        *expand(
-            rules.score.benchmark, **per_root, scale=scales, variant=[BICUBIC, *config["variants"]]
-        ),
-        *expand(rules.summary_tables.benchmark, **per_root),
-        *expand(rules.comparison_tables.benchmark, **per_root, scale=scales),
-        *expand(rules.psnr_vs_scale.benchmark, **per_root),
-        *expand(rules.crop_figure.benchmark, crop=crops, scale=scales),
-        *expand(rules.psnr_map_figure.benchmark, scale=scales),
-        *expand(rules.training_figure.benchmark, scale=scales),
-    ]
+    return [str(getattr(rules, r).benchmark).format(**w) for r, w in measured_jobs()]
+
+
+def benchmark_jobs():
+    """Rule, test set, scale, method, seed of each benchmark file, in input order."""
+    return [dag.job_labels(r, w) for r, w in measured_jobs()]
 
 
 def missing_downloads():
@@ -271,3 +261,27 @@ def download_source(wildcards):
 def download_pattern():
     """Wildcard constraint matching exactly the videos to download."""
     return "|".join(re.escape(path) for path in DOWNLOADS)
+
+
+# --- hyperparameter search (search.smk) --------------------------------------------------
+SEARCH_FILE = "results/search/{search}/x{scale}/{file}"
+
+
+def search_best(name, scale):
+    """The best.yaml a search's winner takes its settings from at ``scale``: the
+    nearest searched scale's."""
+    scale = study_config.nearest_scale(int(scale), dag.searched_scales(config, name))
+    return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
+
+
+def search_winner_input(wildcards):
+    """A search winner's best.yaml (nothing for a configured variant)."""
+    if wildcards.variant in config["search"]:
+        return [search_best(wildcards.variant, wildcards.scale)]
+    return []
+
+
+def search_workers(wildcards):
+    workers = config["search"][wildcards.search]["workers"]
+    files = [f"workers/{worker}.json" for worker in range(workers)]
+    return expand(SEARCH_FILE, **wildcards, file=files)

@@ -1,7 +1,12 @@
+# Stage 3: h5 train and eval sets per scale, from the train and eval frames only (test
+# frames can change without touching a model).
+
+
 rule pack_h5:
     input:
-        frames="results/frames",
-        degraded="results/degraded/x{scale}",
+        **training_set("train"),
+        **training_set("eval"),
+        code=code("pack_h5.py"),
     output:
         train="results/h5/x{scale}/train.h5",
         eval="results/h5/x{scale}/eval.h5",

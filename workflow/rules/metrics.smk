@@ -1,18 +1,19 @@
-# Stage 5: per-frame scores of each upscaled test set, and of bicubic, per scale.
-# Input functions: common.smk.
+# Stage 5: per-frame scores of one method (a variant, all its seeds, or bicubic) on one
+# test set at one scale. Input functions: common.smk.
 
 
 rule score:
     input:
         unpack(score_input),
+        code=code("score.py"),
     output:
-        "{root}scores/x{scale}/{variant}.csv",
+        "{root}scores/x{scale}/{method}.csv",
     log:
-        "{root}logs/score/x{scale}/{variant}.log",
+        "{root}logs/score/x{scale}/{method}.log",
     benchmark:
-        "{root}benchmarks/score/x{scale}/{variant}.tsv"
+        "{root}benchmarks/score/x{scale}/{method}.tsv"
     wildcard_constraints:
-        variant="|".join([BICUBIC, *config["variants"]]),
+        method="|".join(study_methods(config["variants"])),
     conda:
         "../../envs/report.yaml"
     threads: config["threads"]["score"]
@@ -20,5 +21,6 @@ rule score:
         frames=test_frames,
         seeds=score_seeds,
         subfolder=score_subfolder,
+        test_set=test_set_name,
     script:
         "../scripts/score.py"

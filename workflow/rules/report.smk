@@ -6,7 +6,7 @@
 rule summary_tables:
     input:
         scores=scores_of_root,
-        code=package_modules("metrics", "tables"),
+        code=code("summary_tables.py"),
     output:
         summary=report(
             "{root}tables/summary.csv",
@@ -48,7 +48,7 @@ rule comparison_tables:
     input:
         comparisons="{root}tables/comparisons.csv",
         seeds="{root}tables/summary_seeds.csv",
-        code=package_modules("tables"),
+        code=code("comparison_tables.py"),
     output:
         markdown=report(
             "{root}tables/x{scale}.md",
@@ -82,7 +82,7 @@ rule comparison_tables:
 rule psnr_vs_scale:
     input:
         scores=scores_of_root,
-        code=package_modules("figures", "metrics", "tables"),
+        code=code("figure_psnr_vs_scale.py"),
     output:
         report(
             "{root}figures/psnr_vs_scale.png",
@@ -106,6 +106,7 @@ rule psnr_vs_scale:
 rule crop_figure:
     input:
         unpack(figure_frames),
+        code=code("figure_crop.py"),
     output:
         report(
             "results/figures/crops/{crop}_x{scale}.png",
@@ -132,6 +133,7 @@ rule crop_figure:
 rule psnr_map_figure:
     input:
         unpack(psnr_map_frames),
+        code=code("figure_psnr_map.py"),
     output:
         report(
             "results/figures/psnr_map_x{scale}.png",
@@ -156,7 +158,7 @@ rule psnr_map_figure:
 rule training_figure:
     input:
         logs=training_logs,
-        code=package_modules("figures"),
+        code=code("figure_training.py"),
     output:
         report(
             "results/figures/training_x{scale}.png",
@@ -179,7 +181,8 @@ rule training_figure:
 
 rule cost_table:
     input:
-        benchmark_files,
+        benchmarks=benchmark_files,
+        code=code("cost_table.py"),
     output:
         csv="results/tables/costs.csv",
         markdown="results/tables/costs.md",
@@ -195,5 +198,7 @@ rule cost_table:
         "results/benchmarks/cost_table.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        jobs=benchmark_jobs(),
     script:
         "../scripts/cost_table.py"

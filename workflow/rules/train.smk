@@ -1,8 +1,14 @@
+# Stage 4: one model per variant x scale x seed. The device and thread count cannot
+# change the result's meaning, so they are not params (params changes rerun a job);
+# the script reads the device from the config.
+
+
 rule train:
     input:
         train="results/h5/x{scale}/train.h5",
         eval="results/h5/x{scale}/eval.h5",
-        code=package_modules("models", "train", "upscale"),
+        code=code("train.py"),
+        search=search_winner_input,
     output:
         model=MODEL,
         log=TRAINING_LOG,
@@ -17,7 +23,7 @@ rule train:
         gpu=1,
     params:
         spec=train_spec,
-        device=config["device"],
         precision=config["precision"],
+        tf32=config["train"]["tf32"],
     script:
         "../scripts/train.py"

@@ -1,28 +1,28 @@
-# One job per variant x scale x seed upscales every test set (the study's and each
-# out-of-domain one): the model is loaded once.
+# Stage 4b: one job per model x test set (the model loads once per set; a new test set
+# or more frames in one set leave the others alone). The tile size and device give the
+# same frames by construction, so they are read from the config, not rerun triggers.
 
 
 rule upscale:
     input:
         model=model_checkpoint,
-        degraded=expand("{root}degraded/x{{scale}}", root=roots()),
-        code=package_modules("models", "upscale"),
+        degraded=test_set_degraded,
+        code=code("upscale.py"),
+        search=search_winner_input,
     output:
-        [directory(path) for path in expand(UPSCALED_DIR, root=roots(), allow_missing=True)],
+        directory(UPSCALED_DIR),
     log:
-        "results/logs/upscale/x{scale}/{variant}/seed{seed}.log",
+        "{root}logs/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv"
+        "{root}benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["upscale"]
     resources:
         gpu=1,
     params:
-        frames=[frames_of(root, "test") for root in roots()],
+        frames=test_frames,
         spec=train_spec,
-        device=config["device"],
-        tile=config["upscale"]["tile"],
         precision=config["precision"],
     script:
         "../scripts/upscale.py"

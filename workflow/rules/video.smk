@@ -1,17 +1,22 @@
+# Stage 1: the frames of each frame set (the study video's train, eval and test frames,
+# each out-of-domain video's test frames), decoded exactly, as lossless PNGs.
+
+
 rule extract_frames:
     input:
         video=video_of,
+        code=code("extract_frames.py"),
     output:
-        directory("{root}frames"),
+        directory(FRAMES),
     log:
-        "{root}logs/extract_frames.log",
+        "{root}logs/extract_frames/{split}.log",
     benchmark:
-        "{root}benchmarks/extract_frames.tsv"
+        "{root}benchmarks/extract_frames/{split}.tsv"
     conda:
         "../../envs/video.yaml"
     threads: config["threads"]["extract"]
     params:
-        frames=extract_params,
+        frames=set_frames,
         ffmpeg=config["ffmpeg"],
     script:
         "../scripts/extract_frames.py"
@@ -23,6 +28,8 @@ rule extract_frames:
 if DOWNLOADS:
 
     rule download_video:
+        input:
+            code=code("download_video.py"),
         output:
             "{video}",
         log:

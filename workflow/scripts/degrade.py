@@ -3,4 +3,4 @@ from srstudy.jobs import logged
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
-    degrade_frames(sm.input[0], sm.params.frames, int(sm.wildcards.scale), sm.output[0], threads=sm.threads)
+    degrade_frames(sm.input.frames, sm.params.frames, int(sm.wildcards.scale), sm.output[0], threads=sm.threads)

@@ -3,12 +3,13 @@ from pathlib import Path
 from srstudy.figures import crop_panel
 from srstudy.images import frame_name
 from srstudy.jobs import logged
+from srstudy.methods import BICUBIC
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     crop, scale = sm.params.crop, int(sm.wildcards.scale)
     frame = frame_name(crop["frame"])
-    upscaled = {"bicubic": Path(sm.input.degraded) / "bicubic" / frame}
+    upscaled = {BICUBIC: Path(sm.input.degraded) / BICUBIC / frame}
     upscaled |= {v: Path(folder) / frame for v, folder in zip(sm.params.variants, sm.input.variants, strict=True)}
     x, y, width, height = crop["box"]
     title = f"{crop['name']}: frame {crop['frame']}, x{scale}, {width}x{height} px at {x},{y}; PSNR (RGB) of the crop"

@@ -3,6 +3,7 @@ from pathlib import Path
 from srstudy.figures import psnr_map
 from srstudy.images import frame_name
 from srstudy.jobs import logged
+from srstudy.methods import BICUBIC
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
@@ -10,7 +11,7 @@ with logged(sm.log[0]):
     grids = psnr_map(
         Path(sm.input.hr) / frame,
         Path(sm.input.model) / frame,
-        Path(sm.input.degraded) / "bicubic" / frame,
+        Path(sm.input.degraded) / BICUBIC / frame,
         scale,
         sm.params.tile,
         sm.output[0],

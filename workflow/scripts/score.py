@@ -10,6 +10,15 @@ with logged(sm.log[0]):
         seed: Path(folder) / sm.params.subfolder for seed, folder in zip(sm.params.seeds, sm.input.scored, strict=True)
     }
     start = time.perf_counter()
-    rows = score_folder(sm.input.hr, folders, sm.params.frames, int(sm.wildcards.scale), sm.output[0], sm.threads)
+    rows = score_folder(
+        sm.input.hr,
+        folders,
+        sm.params.frames,
+        int(sm.wildcards.scale),
+        sm.output[0],
+        sm.threads,
+        method=sm.wildcards.method,
+        test_set=sm.params.test_set,
+    )
     seconds = time.perf_counter() - start
     print(f"scored {len(rows)} frames in {seconds:.1f} s ({seconds / max(1, len(rows)):.2f} s per frame)")

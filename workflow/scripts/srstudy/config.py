@@ -3,12 +3,15 @@ what a schema cannot say (disjoint frame sets, a valid layer list, a usable vide
 
 import copy
 import difflib
+import itertools
+import re
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from srstudy.degrade import FrameSizeError, check_frame_size
+from srstudy.methods import BICUBIC
 from srstudy.video import VideoError, probe, resolve_video
 
 FRAME_SETS = ("train", "eval", "test")
@@ -101,6 +104,137 @@ def variant_spec(config: dict, name: str) -> dict:
     return {**config["defaults"], **config["variants"][name]}
 
 
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def value_label(value) -> str:
+    """A factor value as it appears in a variant name: 0.001 -> 0p001, 1e-05 -> 1e-05."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", "p").replace("+", "")
+    return str(value)
+
+
+def _factor_values(values) -> list[tuple[str, object]]:
+    """(label, value) pairs of a factor, in the order written."""
+    if isinstance(values, dict):
+        return list(values.items())
+    return [(value_label(value), value) for value in values]
+
+
+def sweep_variants(name: str, sweep: dict, defaults: dict) -> dict[str, dict]:
+    """The variants one sweep stands for: ``{variant name: overrides of 'defaults'}``.
+
+    A name is the sweep's name followed by ``_<key>-<label>`` per varied factor, in the
+    order the factors are written, so it depends on the grid only."""
+    factors = {key: _factor_values(values) for key, values in sweep["factors"].items()}
+    base = sweep.get("base", {})
+    if sweep.get("design", "grid") == "grid":
+        points = [dict(zip(factors, choice, strict=True)) for choice in itertools.product(*factors.values())]
+    else:
+        start = {**defaults, **base}
+        points = [{key: pair} for key, pairs in factors.items() for pair in pairs if pair[1] != start.get(key)]
+    variants = {}
+    for point in points:
+        label = "_".join(f"{key}-{pair[0]}" for key, pair in point.items())
+        variants[f"{name}_{label}"] = {**base, **{key: pair[1] for key, pair in point.items()}}
+    return variants
+
+
+def expand_sweeps(config: dict, schema_path: str | Path) -> dict:
+    """Add the variants of every sweep to ``config['variants']``, in place, after checking
+    each against the schema's model settings (errors name the sweep's key). A generated
+    name that is not a valid name or clashes with another variant is an error."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    model = {**schema["definitions"]["model_and_training"], "definitions": schema["definitions"]}
+    validator = jsonschema.Draft7Validator(model)
+    problems, generated = [], {}
+    for name, sweep in config.get("sweeps", {}).items():
+        for key, values in sweep["factors"].items():
+            for label, value in _factor_values(values):
+                for error in validator.iter_errors({key: value}):
+                    problems.append(f"sweeps.{name}.factors.{key} (value '{label}'): {_describe(error)}")
+        if problems:
+            continue
+        for variant, overrides in sweep_variants(name, sweep, config["defaults"]).items():
+            if not NAME.match(variant):
+                problems.append(
+                    f"sweeps.{name}: the generated name '{variant}' is not allowed ({PATTERNS[NAME.pattern]}): "
+                    "give the values labels (write the factor as a mapping label -> value)"
+                )
+            elif variant in config["variants"] or variant in generated:
+                problems.append(
+                    f"sweeps.{name}: the generated variant '{variant}' exists already; rename the sweep or the variant"
+                )
+            else:
+                generated[variant] = overrides
+        if not sweep_variants(name, sweep, config["defaults"]):
+            problems.append(f"sweeps.{name}: every value equals the base setting, so the sweep adds no variant")
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    config["variants"].update(generated)
+    return config
+
+
+def add_search_variants(config: dict) -> dict:
+    """Each search's winner is a variant named after the search (its settings come from
+    the search's best trial per scale, so it has no overrides in the config). In place."""
+    problems = []
+    for name in config.get("search", {}):
+        if name in config["variants"]:
+            problems.append(
+                f"search.{name}: a variant '{name}' exists already; the winner of a search is a variant named after it"
+            )
+        else:
+            config["variants"][name] = {}
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return config
+
+
+def search_problems(config: dict) -> list[str]:
+    """A search's space and settings, beyond the schema."""
+    problems = []
+    for name, search in config.get("search", {}).items():
+        where = f"search.{name}"
+        for key, values in search["space"].items():
+            if isinstance(values, dict) and values["low"] > values["high"]:
+                problems.append(f"{where}.space.{key}: low {values['low']} is above high {values['high']}")
+        for kernel in search["space"].get("kernel", []):
+            if kernel % 2 == 0:
+                problems.append(f"{where}.space.kernel: {kernel} is even; kernel sizes must be odd")
+        depth = search["space"].get("depth")
+        if depth is not None and min(depth if isinstance(depth, list) else [depth["low"]]) < 2:
+            problems.append(f"{where}.space.depth: at least 2 conv layers")
+        if search["sampler"] == "grid":
+            ranges = [key for key, values in search["space"].items() if isinstance(values, dict)]
+            if ranges:
+                problems.append(f"{where}.space: the grid sampler needs lists, not ranges ({', '.join(ranges)})")
+            if isinstance(depth, list) and len(depth) > 1:
+                problems.append(f"{where}.space.depth: the grid sampler needs one depth (the grid is per layer)")
+        unknown = sorted(set(search["scales"] or []) - set(config["scales"]))
+        if unknown:
+            problems.append(f"{where}.scales: {unknown} are not among the study's scales {config['scales']}")
+    return problems
+
+
+def nearest_scale(scale: int, searched: list[int]) -> int:
+    """The searched scale whose winner a scale uses (itself when it was searched; ties
+    go to the smaller scale)."""
+    return min(searched, key=lambda s: (abs(s - scale), s))
+
+
+def resolve_spec(spec: dict) -> dict:
+    """A job's model settings: a search winner's name its best.yaml (``search_best``),
+    whose settings go on top of the rest; any other spec is returned as it is."""
+    if "search_best" not in spec:
+        return spec
+    rest = {k: v for k, v in spec.items() if k != "search_best"}
+    best = yaml.safe_load(Path(spec["search_best"]).read_text())
+    return {**rest, **best["settings"]}
+
+
 def check_semantics(config: dict) -> None:
     """What the schema cannot check; raises :class:`ConfigError`."""
     problems = []
@@ -123,8 +257,8 @@ def check_semantics(config: dict) -> None:
         problems.append(
             f"baseline_variant: '{config['baseline_variant']}' is not one of the variants {sorted(config['variants'])}"
         )
-    if "bicubic" in config["variants"]:
-        problems.append("variants.bicubic: the name 'bicubic' is reserved for the baseline; rename the variant")
+    if BICUBIC in config["variants"]:
+        problems.append(f"variants.{BICUBIC}: the name '{BICUBIC}' is reserved for the baseline; rename the variant")
     for name in config["variants"]:
         spec = variant_spec(config, name)
         where = f"variants.{name}" if "layers" in config["variants"][name] else "defaults"
@@ -132,6 +266,7 @@ def check_semantics(config: dict) -> None:
             problems.append(f"{where}.layers: the last layer must have 1 output channel (the Y plane)")
         if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
             problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
+    problems += search_problems(config)
     problems += report_problems(config, sets["test"])
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -1,40 +1,17 @@
 """What the study cost: wall time and peak memory of every job, from the ``benchmark:``
-file Snakemake writes for it (``{root}benchmarks/<rule>/[x<scale>/][<variant>/][seed<n>].tsv``)."""
+file Snakemake writes for it. What each job was (rule, test set, scale, method, seed)
+comes with it as data from the workflow's declaration of its jobs, not from its path."""
 
 import html
 import os
-import re
-from pathlib import Path
 
 import pandas as pd
 
 from srstudy.tables import write_csv, write_text
 
-COLUMNS = ["rule", "test_set", "scale", "variant", "seed", "detail", "seconds", "max_rss_mb", "cpu_seconds"]
+COLUMNS = ["rule", "test_set", "scale", "method", "seed", "detail", "seconds", "max_rss_mb", "cpu_seconds"]
 PER_MODEL_RULES = ("train", "upscale", "score")
-_OOD = re.compile(r"(?:^|/)ood/(?P<name>[A-Za-z0-9_-]+)/benchmarks/")
-
-
-def describe_path(path: str | os.PathLike) -> dict:
-    """Rule, test set, scale, variant, seed (and any other part) of a benchmark path."""
-    text = Path(path).as_posix()
-    head, _, tail = text.partition("benchmarks/")
-    if not tail:
-        raise ValueError(f"not a benchmark path (.../benchmarks/<rule>/...): {path}")
-    ood = _OOD.search(text)
-    parts = tail.removesuffix(".tsv").split("/")
-    info = {"rule": parts[0], "test_set": ood["name"] if ood else "study"}
-    info |= {"scale": pd.NA, "variant": "", "seed": pd.NA, "detail": ""}
-    for part in parts[1:]:
-        if match := re.fullmatch(r"x(\d+)", part):
-            info["scale"] = int(match[1])
-        elif match := re.fullmatch(r"seed(\d+)", part):
-            info["seed"] = int(match[1])
-        elif info["rule"] in PER_MODEL_RULES and not info["variant"]:
-            info["variant"] = part
-        else:
-            info["detail"] = part
-    return info
+LABELS = ("rule", "test_set", "scale", "method", "seed", "detail")
 
 
 def read_benchmark(path: str | os.PathLike) -> dict:
@@ -48,11 +25,20 @@ def read_benchmark(path: str | os.PathLike) -> dict:
     }
 
 
-def cost_table(paths: list[str | os.PathLike]) -> pd.DataFrame:
-    rows = [describe_path(path) | read_benchmark(path) for path in paths]
+def cost_table(paths: list[str | os.PathLike], jobs: list[dict]) -> pd.DataFrame:
+    """One row per job: its labels (``jobs``, in the order of ``paths``: rule, test_set,
+    scale, method, seed, detail) and what its benchmark file measured."""
+    if len(paths) != len(jobs):
+        raise ValueError(f"{len(paths)} benchmark files but {len(jobs)} job descriptions")
+    rows = []
+    for path, job in zip(paths, jobs, strict=True):
+        missing = set(LABELS) - set(job)
+        if missing:
+            raise ValueError(f"job of {path} lacks {sorted(missing)}")
+        rows.append({key: job[key] for key in LABELS} | read_benchmark(path))
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table["scale"] = table["scale"].astype("Int64")
-    table["seed"] = table["seed"].astype("Int64")
+    table["scale"] = pd.array(table["scale"].tolist(), dtype="Int64")
+    table["seed"] = pd.array(table["seed"].tolist(), dtype="Int64")
     return table
 
 
@@ -69,11 +55,11 @@ def by_rule(table: pd.DataFrame) -> pd.DataFrame:
     return summary.sort_values("total_seconds", ascending=False).reset_index()
 
 
-def by_variant_and_scale(table: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """One rule's wall time (s) per variant (rows) and scale (columns), summed over
+def by_method_and_scale(table: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """One rule's wall time (s) per method (rows) and scale (columns), summed over
     seeds and test sets."""
     rows = table[table["rule"] == rule]
-    return rows.pivot_table(index="variant", columns="scale", values="seconds", aggfunc="sum").round(1)
+    return rows.pivot_table(index="method", columns="scale", values="seconds", aggfunc="sum").round(1)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -90,14 +76,14 @@ def to_markdown(table: pd.DataFrame) -> str:
             f"| {row.max_rss_mb:.0f} |"
         )
     for rule in PER_MODEL_RULES:
-        pivot = by_variant_and_scale(table, rule)
+        pivot = by_method_and_scale(table, rule)
         if pivot.empty:
             continue
-        lines += ["", f"## {rule}: wall seconds per variant and scale", ""]
-        lines.append("| variant | " + " | ".join(f"x{s}" for s in pivot.columns) + " |")
+        lines += ["", f"## {rule}: wall seconds per method and scale", ""]
+        lines.append("| method | " + " | ".join(f"x{s}" for s in pivot.columns) + " |")
         lines.append("|---" * (len(pivot.columns) + 1) + "|")
-        for variant, values in pivot.iterrows():
-            lines.append(f"| {variant} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+        for method, values in pivot.iterrows():
+            lines.append(f"| {method} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,9 +95,9 @@ def to_html(table: pd.DataFrame) -> str:
         by_rule(table).to_html(index=False, float_format="{:.1f}".format),
     ]
     for rule in PER_MODEL_RULES:
-        pivot = by_variant_and_scale(table, rule)
+        pivot = by_method_and_scale(table, rule)
         if not pivot.empty:
-            parts += [f"<h2>{html.escape(rule)}: wall seconds per variant and scale</h2>", pivot.to_html()]
+            parts += [f"<h2>{html.escape(rule)}: wall seconds per method and scale</h2>", pivot.to_html()]
     parts += ["<h2>Every job</h2>", table.to_html(index=False, na_rep="", float_format="{:.2f}".format)]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Costs</title></head><body>"
@@ -120,8 +106,8 @@ def to_html(table: pd.DataFrame) -> str:
     )
 
 
-def write_costs(paths: list[str | os.PathLike], csv_path, markdown_path, html_path) -> pd.DataFrame:
-    table = cost_table(paths)
+def write_costs(paths: list[str | os.PathLike], jobs: list[dict], csv_path, markdown_path, html_path) -> pd.DataFrame:
+    table = cost_table(paths, jobs)
     write_csv(table, csv_path)
     write_text(markdown_path, to_markdown(table))
     write_text(html_path, to_html(table))

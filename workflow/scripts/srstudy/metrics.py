@@ -25,7 +25,8 @@ from scipy import ndimage
 from srstudy.images import atomic_file, frame_name, modcrop, psnr_from_mse, read_rgb, rgb_to_y
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-COLUMNS = ("frame", "seed", *METRICS, "hr_path", "sr_path")
+# A score file carries what it scores (not its path): one row per seed and frame.
+COLUMNS = ("scale", "method", "seed", "test_set", "frame", *METRICS, "hr_path", "sr_path")
 
 # The MATLAB reference / BasicSR constants.
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -238,10 +239,14 @@ def score_folder(
     scale: int,
     out_csv: str | os.PathLike,
     threads: int = 1,
+    *,
+    method: str,
+    test_set: str,
 ) -> list[dict]:
     """Score the test ``frames`` of each folder in ``sr_dirs`` (seed -> folder of
     ``NNNNNN.png``; seed ``None`` for a seedless method such as bicubic) against the HR
-    frames in ``hr_dir`` and write ``out_csv`` (one row per seed and frame, atomically).
+    frames in ``hr_dir`` and write ``out_csv`` (one row per seed and frame, atomically,
+    labelled with ``scale``, ``method`` and ``test_set``).
     ``threads`` > 1 scores frames in that many processes."""
     hr_dir = Path(hr_dir)
     seeds = sorted(sr_dirs, key=lambda s: (s is not None, s))
@@ -268,8 +273,11 @@ def score_folder(
         for frame, (hr_path, sr_paths, _), scores in zip(frames, jobs, results, strict=True):
             rows.append(
                 {
-                    "frame": frame,
+                    "scale": scale,
+                    "method": method,
                     "seed": seed,
+                    "test_set": test_set,
+                    "frame": frame,
                     **scores[seed_index],
                     "hr_path": hr_path,
                     "sr_path": sr_paths[seed_index],

@@ -94,19 +94,13 @@ def parameter_groups(model: SRCNN, lr: float, last_layer_lr_factor: float) -> li
     ]
 
 
-def _least_loaded_gpu() -> int:
-    """The CUDA device with the most free memory: with ``--resources gpu=N`` on an N-GPU
-    machine, jobs that start together spread over the GPUs."""
-    free = [torch.cuda.mem_get_info(index)[0] for index in range(torch.cuda.device_count())]
-    return max(range(len(free)), key=free.__getitem__)
-
-
 def select_device(preference: str = "auto") -> torch.device:
-    """``auto``: cuda (the least loaded GPU), then mps, then cpu. An explicit choice that
-    is unavailable is an error."""
+    """``auto``: cuda, then mps, then cpu. On a GPU machine each job sees the GPU of the
+    slot it holds (srstudy.slots sets CUDA_VISIBLE_DEVICES before CUDA starts), so
+    ``cuda`` is that GPU. An explicit choice that is unavailable is an error."""
     if preference == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", _least_loaded_gpu())
+            return torch.device("cuda", torch.cuda.current_device())
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -116,3 +110,16 @@ def select_device(preference: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("device 'mps' was configured but MPS is not available; set device: auto or cpu")
     return device
+
+
+def set_tf32(enabled: bool) -> None:
+    """fp32 convolutions (and matmuls) on TF32 tensor cores, or in full fp32 (IEEE). cuDNN
+    convolutions default to TF32 in PyTorch; the study's fp32 means fp32 unless
+    ``train.tf32`` says otherwise. No effect on a CPU."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9
+        conv.fp32_precision = "tf32" if enabled else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if enabled else "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = enabled
+        torch.backends.cuda.matmul.allow_tf32 = enabled

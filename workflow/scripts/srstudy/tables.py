@@ -29,35 +29,33 @@ import pandas as pd
 from scipy import stats
 
 from srstudy.images import atomic_file
+from srstudy.methods import BICUBIC
 from srstudy.metrics import METRICS
 
-BICUBIC = "bicubic"
 LABELS = {"psnr_rgb": "PSNR", "ssim_rgb": "SSIM", "psnr_y": "PSNR", "ssim_y": "SSIM"}
 CONVENTIONS = {
     "rgb": ("Thesis convention: RGB, all channels, no border crop (scikit-image)", "psnr_rgb", "ssim_rgb"),
     "y": ("Field convention: Y (BT.601), `scale` px border crop, Gaussian SSIM", "psnr_y", "ssim_y"),
 }
-_SCORE_PATH = re.compile(r"x(?P<scale>\d+)[/\\](?P<method>[A-Za-z0-9_-]+)\.csv$")
 
 
 # --- loading ------------------------------------------------------------------------
 
 
 def load_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
-    """Every score file (``.../x{scale}/{method}.csv``) in one long frame with columns
-    ``scale, variant, seed, frame`` and the metrics; ``seed`` is <NA> for bicubic."""
+    """Every score file in one long frame with columns ``scale, variant, seed, test_set,
+    frame`` and the metrics; ``seed`` is <NA> for bicubic. What each row scores is read
+    from the file's own columns (``method`` is a variant or bicubic), never its path."""
     parts = []
     for path in paths:
-        match = _SCORE_PATH.search(str(path))
-        if match is None:
-            raise ValueError(f"not a score file path (.../x<scale>/<method>.csv): {path}")
-        table = pd.read_csv(path, dtype={"seed": "Int64"})
-        missing = {"frame", "seed", *METRICS} - set(table.columns)
+        table = pd.read_csv(path, dtype={"seed": "Int64", "method": str, "test_set": str})
+        missing = {"scale", "method", "test_set", "frame", "seed", *METRICS} - set(table.columns)
         if missing:
-            raise ValueError(f"{path}: columns {sorted(missing)} are missing")
-        table.insert(0, "variant", match["method"])
-        table.insert(0, "scale", int(match["scale"]))
-        parts.append(table[["scale", "variant", "seed", "frame", *METRICS]])
+            raise ValueError(f"{path}: not a score file, columns {sorted(missing)} are missing (rerun its score job)")
+        if table[["scale", "method", "test_set"]].isna().any().any():
+            raise ValueError(f"{path}: rows without scale, method or test set (rerun its score job)")
+        table = table.rename(columns={"method": "variant"})
+        parts.append(table[["scale", "variant", "seed", "test_set", "frame", *METRICS]])
     if not parts:
         raise ValueError("no score files given")
     return pd.concat(parts, ignore_index=True)

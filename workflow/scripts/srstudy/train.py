@@ -10,7 +10,6 @@ uninterrupted run."""
 
 import csv
 import io
-import math
 import signal
 import threading
 import time
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from srstudy.dataset import read_frames
 from srstudy.images import atomic_file, psnr_from_mse
-from srstudy.models import build_model, parameter_groups, receptive_radius, select_device
+from srstudy.models import build_model, parameter_groups, receptive_radius, select_device, set_tf32
 from srstudy.upscale import autocast, infer_tiled, tile_for
 
 LOG_COLUMNS = ("epoch", "loss", "eval_psnr_y", "seconds", "lr")
@@ -40,7 +39,12 @@ PROGRESS_FORMAT = 2
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite; ``found_at_step``: the step whose loss readback
+    found it (the message names the step where it first appeared)."""
+
+    def __init__(self, message: str, found_at_step: int | None = None):
+        super().__init__(message)
+        self.found_at_step = found_at_step
 
 
 class Interrupted(RuntimeError):
@@ -167,7 +171,9 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
 
 
 def train_step(model, optimizer, scaler, inputs, targets, precision: str = "fp32") -> float:
-    """One MSE step; returns the loss. A non-finite loss leaves the weights untouched."""
+    """One MSE step with a host sync (the loss as a float): the eager baseline the
+    benchmarks compare :class:`TrainSteps` against. A non-finite loss leaves the weights
+    untouched."""
     with autocast(inputs.device, precision):
         loss = nn.functional.mse_loss(model(inputs).float(), targets)
     if not torch.isfinite(loss):
@@ -177,6 +183,134 @@ def train_step(model, optimizer, scaler, inputs, targets, precision: str = "fp32
     scaler.step(optimizer)
     scaler.update()
     return loss.item()
+
+
+# How training steps run (train.step); none of them changes what is computed.
+STEP_MODES = ("auto", "eager", "graph", "compile")
+# Real steps run eagerly before a CUDA graph is captured: they initialise the optimizer
+# state, let cudnn.benchmark pick its kernels and let the allocator settle.
+GRAPH_WARMUP_STEPS = 3
+
+
+def resolve_step_mode(mode: str, device: torch.device, precision: str) -> str:
+    """The step machinery for ``train.step`` on ``device``: ``auto`` is a CUDA graph on a
+    GPU (fp32/bf16) and eager Python otherwise. fp16's gradient scaler adjusts its scale
+    on the host, so fp16 runs eagerly."""
+    if mode not in STEP_MODES:
+        raise ValueError(f"train.step: unknown mode '{mode}'; choose one of {', '.join(STEP_MODES)}")
+    if mode == "auto":
+        return "graph" if device.type == "cuda" and precision != "fp16" else "eager"
+    if mode in ("graph", "compile") and device.type != "cuda":
+        raise ValueError(f"train.step: '{mode}' needs a CUDA device, this job runs on {device.type}; set auto or eager")
+    if mode == "graph" and precision == "fp16":
+        raise ValueError("train.step: 'graph' cannot capture fp16's gradient scaler; use precision bf16, or step eager")
+    return mode
+
+
+def make_optimizer(model: nn.Module, spec: dict, device: torch.device, mode: str = "eager") -> torch.optim.Adam:
+    """Adam with the reference's per-layer learning rates. On a GPU one fused kernel
+    updates every parameter (capturable when the step is a CUDA graph); on a CPU the
+    multi-tensor (foreach) update. Both compute what the per-parameter loop computes."""
+    groups = parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"])
+    if device.type == "cuda":
+        return torch.optim.Adam(groups, fused=True, capturable=mode in ("graph", "compile"))
+    return torch.optim.Adam(groups, foreach=device.type == "cpu")
+
+
+class TrainSteps:
+    """Training steps that never wait for the device: the epoch's patch origins sit in a
+    static buffer beside the resident 8-bit planes, a device-side cursor says which batch
+    a step cuts, and the loss is summed on the device (float64, as the eager loop summed
+    Python floats), with the first non-finite loss and its step kept there too. The loop
+    reads them with :meth:`readback` every few steps (one host sync).
+
+    ``mode`` (see :func:`resolve_step_mode`): ``eager`` runs :meth:`_body` from Python;
+    ``graph`` runs it eagerly for a few warm-up steps, then captures one step in a CUDA
+    graph and replays it (one launch per step); ``compile`` runs it through
+    ``torch.compile(mode="reduce-overhead")``. Every mode computes the same step."""
+
+    def __init__(self, model, optimizer, scaler, lr_planes, hr_planes, patch, batch, capacity, precision, mode):
+        self.model, self.optimizer, self.scaler = model, optimizer, scaler
+        self.lr_planes, self.hr_planes = lr_planes, hr_planes
+        self.patch, self.batch, self.precision, self.mode = patch, batch, precision, mode
+        self.device = next(model.parameters()).device
+        where = lr_planes.device
+        self.origins = torch.zeros((capacity, 3), dtype=torch.long, device=where)
+        self.offsets = torch.arange(batch, device=where)
+        self.cursor = torch.zeros((), dtype=torch.long, device=where)  # step within the epoch
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        self.bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
+        self.graph, self.warm = None, 0
+        self._compiled = torch.compile(self._body, mode="reduce-overhead") if mode == "compile" else None
+
+    def begin_epoch(self, origins: torch.Tensor, start_step: int = 0, loss_so_far: float = 0.0) -> None:
+        """Load an epoch's patch origins (steps x batch of them) and start at ``start_step``."""
+        if len(origins) > len(self.origins):
+            raise ValueError(f"{len(origins)} patch origins do not fit the buffer of {len(self.origins)}")
+        self.origins[: len(origins)].copy_(origins)
+        self.cursor.fill_(start_step)
+        self.loss_sum.fill_(loss_so_far)
+        self.bad_step.fill_(-1)
+
+    def _body(self, zero_grad: bool = True) -> None:
+        where = self.origins[self.cursor * self.batch + self.offsets]
+        inputs, targets = (
+            unit(gather(planes, where, self.patch)).to(self.device).contiguous(memory_format=torch.channels_last)
+            for planes in (self.lr_planes, self.hr_planes)
+        )
+        with autocast(self.device, self.precision):
+            loss = nn.functional.mse_loss(self.model(inputs).float(), targets)
+        if zero_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        loss = loss.detach()
+        self.loss_sum.add_(loss)
+        first = ~torch.isfinite(loss) & (self.bad_step < 0)
+        self.bad_step.copy_(torch.where(first, self.cursor.to(self.device), self.bad_step))
+        self.bad_loss.copy_(torch.where(first, loss, self.bad_loss))
+        self.cursor.add_(1)
+
+    def step(self) -> None:
+        """One optimizer step on the next batch; no host sync."""
+        if self.mode == "eager":
+            self._body()
+        elif self.mode == "compile":
+            torch.compiler.cudagraph_mark_step_begin()
+            self._compiled()
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.warm < GRAPH_WARMUP_STEPS:
+            self._warm_up()
+        else:
+            self._capture()
+            self.graph.replay()  # capturing records the step without running it
+
+    def _warm_up(self) -> None:
+        # On a side stream, as graph capture requires of the work before it.
+        side, main = torch.cuda.Stream(self.device), torch.cuda.current_stream(self.device)
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            self._body()
+        main.wait_stream(side)
+        self.warm += 1
+
+    def _capture(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients it writes
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._body(zero_grad=False)
+        self.graph = graph
+
+    def readback(self) -> tuple[float, int | None, float]:
+        """One host sync: the loss summed over the epoch so far, and the first step
+        (0-based) whose loss was not finite with that loss (None, 0.0 when all were)."""
+        total, bad_step, bad_loss = torch.stack(
+            [self.loss_sum, self.bad_step.double(), self.bad_loss.double()]
+        ).tolist()
+        return total, (int(bad_step) if bad_step >= 0 else None), bad_loss
 
 
 def mse(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -255,21 +389,33 @@ def train(
     name: str = "variant",
     progress: bool = True,
     precision: str = "fp32",
+    step_mode: str = "auto",
+    log_every_steps: int = 100,
+    tf32: bool = False,
+    on_epoch=None,
     save_every_steps: int | None = None,
     save_every_seconds: float | None = 120,
     step_delay: float = 0.0,
 ) -> dict:
     """Train and write the best checkpoint (``model_path``) and the per-epoch log.
     ``state_path`` (default: beside the model) holds the progress, saved after each epoch
-    and every ``save_every_steps`` steps or ``save_every_seconds`` seconds within one; a
-    rerun with the same settings resumes from it. A stop signal (:data:`STOP_SIGNALS`)
-    saves progress after the current step and raises :class:`Interrupted`. ``step_delay``
-    (seconds after each step) slows tiny trainings down for fault tests. Returns the best
-    checkpoint."""
+    and, within one, at the first loss readback after ``save_every_steps`` steps or
+    ``save_every_seconds`` seconds; a rerun with the same settings resumes from it. A
+    stop signal (:data:`STOP_SIGNALS`) reads the loss back after the current step, saves
+    and raises :class:`Interrupted`. ``step_delay`` (seconds after each step) slows tiny
+    trainings down for fault tests. Returns the best checkpoint.
+
+    ``step_mode`` (train.step) and ``log_every_steps`` say how steps run (:func:`resolve_step_mode`) and how often
+    the loss is read back (and checked for NaN); they do not change the result. ``tf32``
+    lets fp32 convolutions on a GPU use TF32 tensor cores: it changes the numerics, so
+    it is part of the run and of the checkpoint. ``on_epoch(epoch, eval_psnr)`` is called
+    after each epoch's evaluation (a search's pruner stops a trial by raising there)."""
     if threads:
         torch.set_num_threads(threads)
     state_path = Path(state_path or Path(model_path).with_name("resume.pt"))
     device = select_device(device)
+    mode = resolve_step_mode(step_mode, device, precision)
+    set_tf32(tf32)
     hr, lr, train_attrs = read_frames(train_h5)
     eval_hr, eval_lr, eval_attrs = read_frames(eval_h5)
     patch, batch = spec["patch_size"], spec["batch_size"]
@@ -284,11 +430,11 @@ def train(
 
     torch.manual_seed(seed)
     model = build_model(spec).to(device)
-    optimizer = torch.optim.Adam(parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"]))
+    optimizer = make_optimizer(model, spec, device, mode)
     best, rows, start_epoch = None, [], 0
     # Where the first epoch run here starts: steps already done, their summed loss and time.
     first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
-    run = spec | {"seed": seed, "precision": precision}  # what saved progress must match
+    run = spec | {"seed": seed, "precision": precision, "tf32": tf32}  # what saved progress must match
     state = _load_state(state_path)
     if state is not None and not _same_run(state, run, scale, data):
         state = None
@@ -342,8 +488,11 @@ def train(
             f"progress saved to {state_path}; rerun to resume"
         )
 
+    steps_run = TrainSteps(model, optimizer, scaler, lr_t, hr_t, patch, batch, steps * batch, precision, mode)
+    log_every_steps = max(1, log_every_steps)
+
     for epoch in range(start_epoch + 1, spec["epochs"] + 1):
-        origins = epoch_origins(seed, epoch, hr.shape, patch, steps * batch)[first_step * batch :].to(planes_device)
+        origins = epoch_origins(seed, epoch, hr.shape, patch, steps * batch).to(planes_device)
         started, total = time.perf_counter() - epoch_seconds, epoch_loss
         bar = tqdm(
             range(first_step, steps),
@@ -352,19 +501,26 @@ def train(
             total=steps,
             disable=not progress,
         )
-        batches = patch_batches(lr_t, hr_t, origins, patch, batch, device)
-        for step, (inputs, targets) in zip(bar, batches, strict=True):
-            loss = train_step(model, optimizer, scaler, inputs, targets, precision)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"variant '{name}', scale {scale}, seed {seed}: loss became {loss} in epoch {epoch} "
-                    f"(step {step + 1}); lower variants.{name}.lr (or defaults.lr) in the config"
-                )
-            total += loss
-            bar.set_postfix(loss=f"{total / (step + 1):.3g}")
+        steps_run.begin_epoch(origins, start_step=first_step, loss_so_far=epoch_loss)
+        for step in bar:
+            steps_run.step()
             if step_delay:
                 time.sleep(step_delay)
-            if (clock.step() or STOP) and step + 1 < steps:
+            # Mid-epoch progress is saved, and a stop signal honoured, only right after a
+            # readback that found every loss finite: between readbacks the weights may
+            # already be NaN. The loss reaches the host every log_every_steps steps, at
+            # the epoch's end (before eval and saving) and when a save is due.
+            save_due = (clock.step() or bool(STOP)) and step + 1 < steps
+            if save_due or (step + 1) % log_every_steps == 0 or step + 1 == steps:
+                total, bad_step, bad_loss = steps_run.readback()
+                if bad_step is not None:
+                    raise TrainingDiverged(
+                        f"variant '{name}', scale {scale}, seed {seed}: loss became {bad_loss} in epoch {epoch} "
+                        f"(step {bad_step + 1}); lower variants.{name}.lr (or defaults.lr) in the config",
+                        found_at_step=step + 1,
+                    )
+                bar.set_postfix(loss=f"{total / (step + 1):.3g}")
+            if save_due:
                 save_progress(epoch - 1, step + 1, total, time.perf_counter() - started)
                 if STOP:
                     raise interrupted(epoch, step + 1)
@@ -380,6 +536,8 @@ def train(
             }
         )
         print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch, eval_psnr)
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
@@ -394,6 +552,8 @@ def train(
                 "torch": str(torch.__version__),
                 "device": str(device),
                 "precision": precision,
+                "tf32": tf32,
+                "step": mode,
             }
         save_progress(epoch, 0, 0.0, 0.0)
         if STOP:

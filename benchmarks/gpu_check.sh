@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The GPU check: everything that needs a real GPU, in one run of at most 8 minutes on one
+# H100, setup included. Run on the GPU machine from the repository root, with wheelhouse/
+# (made by benchmarks/gpu_wheels.sh) beside it:
+#
+#   bash benchmarks/gpu_check.sh
+#
+# Sections, each bounded in time and failing on its own (one failure keeps the others'
+# figures):
+#   setup       the wheelhouse installed beside the machine's Python (CUDA torch & co)
+#   tests       pytest -m cuda (tests/test_cuda.py)
+#   study       benchmarks/study.py --only uhd,vram --device cuda
+#   throughput  benchmarks/train_throughput.py --device cuda: step modes, every thesis
+#               variant and the projected thesis.yaml time, 1/2/4/8 concurrent jobs
+#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU,
+#               with whatever time the sections before it left (its own aim: <= 6 min)
+# Then benchmarks/gpu_report.py writes benchmarks/results/<gpu-model>_<date>.{md,json}
+# (and copies them, with the section logs, to $OUT when it is set).
+#
+# Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
+# SECTIONS (default "tests study throughput workflow"; add compile for the
+# torch.compile step mode; SECTIONS=workflow for a second call), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
+# GPU_CHECK_OUT (report folder, default benchmarks/results). Without CUDA every section
+# is reported as skipped and the script exits 0 (GPU_CHECK_FORCE=1 runs them anyway: a
+# dry rehearsal of the failure and time-limit handling).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+started=$(date +%s)
+budget=${BUDGET_S:-470}
+sections=${SECTIONS:-tests study throughput workflow}
+per_gpu=${JOBS_PER_GPU:-4}
+report_dir=${GPU_CHECK_OUT:-benchmarks/results}
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+status=$work/sections.tsv
+: >"$status"
+python=${PYTHON:-python3}
+
+left() { echo $((budget - ($(date +%s) - started))); }
+
+# record NAME STATUS SECONDS LIMIT NOTE
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$status"; }
+
+# run NAME CAP_SECONDS COMMAND...: bounded by CAP and by what is left of the budget
+# (20 s kept for the report); output in $work/NAME.log.
+run() {
+  local name=$1 cap=$2 limit rc begin
+  shift 2
+  limit=$(($(left) - 20))
+  ((cap < limit)) && limit=$cap
+  if ((limit < 15)); then
+    record "$name" skipped 0 0 "no time left in the ${budget} s budget"
+    return
+  fi
+  echo "== $name (up to ${limit} s)" >&2
+  begin=$(date +%s)
+  timeout --kill-after=15 "$limit" "$@" >"$work/$name.log" 2>&1
+  rc=$?
+  local took=$(($(date +%s) - begin))
+  case $rc in
+    0) record "$name" ok "$took" "$limit" "" ;;
+    124 | 137) record "$name" timeout "$took" "$limit" "stopped after ${limit} s" ;;
+    *) record "$name" failed "$took" "$limit" "exit $rc" ;;
+  esac
+}
+
+# --- setup: the workflow's packages from the wheelhouse, if the machine lacks them ------
+# Installed into a folder put first on PYTHONPATH (the machine's Python may itself be a
+# venv, whose packages a --system-site-packages venv would not see); Snakemake's jobs
+# inherit PYTHONPATH.
+needed="import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ('snakemake', 'imageio_ffmpeg', 'ffmpeg', 'jsonschema', 'skvideo', 'pytest')))"
+site=$work/site
+setup() {
+  if "$python" -c "$needed" 2>/dev/null; then
+    echo "packages present: no setup needed"
+    return 0
+  fi
+  if ! ls wheelhouse/*.whl >/dev/null 2>&1; then
+    echo "missing packages and no wheelhouse/: run benchmarks/gpu_wheels.sh where there is a network"
+    return 1
+  fi
+  "$python" -m pip install -q --no-index --no-deps --disable-pip-version-check --target "$site" wheelhouse/*.whl &&
+    PYTHONPATH="$site" "$python" -c "$needed"
+}
+begin=$(date +%s)
+if setup >"$work/setup.log" 2>&1; then
+  record setup ok $(($(date +%s) - begin)) 0 ""
+else
+  record setup failed $(($(date +%s) - begin)) 0 "see setup.log"
+fi
+[[ -d $site ]] && export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$repo/workflow/scripts${PYTHONPATH:+:$PYTHONPATH}"
+
+cuda_check="import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+if [[ -z ${GPU_CHECK_FORCE:-} ]] && ! "$python" -c "$cuda_check" 2>>"$work/setup.log"; then
+  for name in $sections; do record "$name" skipped 0 0 "no CUDA GPU on this machine"; done
+else
+  nvidia-smi >"$work/nvidia-smi.log" 2>&1
+  for name in $sections; do
+    case $name in
+      tests)
+        run tests 120 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
+          --junitxml "$work/tests.xml" -o addopts="-ra"
+        ;;
+      study)
+        run study 60 "$python" benchmarks/study.py --only uhd,vram --device cuda --repeat 3 --out "$work/study"
+        ;;
+      throughput)
+        run throughput 120 "$python" benchmarks/train_throughput.py --device cuda --variants all \
+          --modes baseline,eager,graph --jobs 1,2,4,8 --seconds 2 --rounds 1 --out "$work/throughput"
+        ;;
+      workflow)
+        mkdir -p "$work/workflow"
+        # greedy scheduler: the wheelhouse leaves out pulp (the ILP scheduler's solver).
+        JOBS_PER_GPU=$per_gpu run workflow 400 "$python" -m snakemake -s "$repo/Snakefile" \
+          --directory "$work/workflow" --configfile "$repo/config/gpu.yaml" --cores 16 \
+          --resources gpu="$per_gpu" --scheduler greedy --keep-going
+        ;;
+      compile)  # not in the default list: torch.compile's warm-up alone can take a minute
+        run compile 150 "$python" benchmarks/train_throughput.py --device cuda --variants "" \
+          --modes baseline,compile --seconds 2 --rounds 1 --out "$work/compile"
+        ;;
+      *) record "$name" skipped 0 0 "unknown section" ;;
+    esac
+  done
+fi
+
+written=$("$python" benchmarks/gpu_report.py --work "$work" --out "$report_dir" --budget "$budget" \
+  --elapsed $(($(date +%s) - started)) --jobs-per-gpu "$per_gpu")
+rc=$?
+echo "report: $written (work folder $work)" >&2
+if [[ $rc == 0 && -n ${OUT:-} && -d ${OUT:-} ]]; then
+  # shellcheck disable=SC2086 # two paths, no spaces
+  cp $written "$OUT"/
+  mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.tsv "$OUT/logs"/ 2>/dev/null
+fi
+exit $rc

