@@ -177,7 +177,9 @@ def test_a_killed_worker_resumes_the_study_without_rerunning_finished_trials(h5_
                 name = studies[0]
                 trials = load_study(journal, name).trials
                 states = [t.state.name for t in trials]
-                if states.count("COMPLETE") == 1 and states[-1] == "RUNNING" and trials[-1].params:
+                # Training (its first epoch saved): every setting suggested, no journal write under way.
+                training = (scratch / f"trial{trials[-1].number}" / "resume.pt").exists()
+                if states.count("COMPLETE") == 1 and states[-1] == "RUNNING" and training:
                     break
         else:
             pytest.fail("the worker was not caught between its first and its second trial")
