@@ -591,6 +591,11 @@ RULE_OUTPUTS = {
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],
     "cost_table": ["table csv", "table text"],
+    # A worker trains its trials (train()) and writes its record through atomic_file; the
+    # study's journal is append-only (Optuna's own lock). The summary: yaml/md through
+    # atomic_file, the trials csv, Optuna's plots through figures.save.
+    "search_worker": ["training", "table text"],
+    "search_summary": ["table csv", "table text", "figure"],
 }
 
 
