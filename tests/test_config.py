@@ -78,6 +78,7 @@ def test_schema_fills_defaults():
     assert config["baseline_variant"] == "default"
     assert config["video"]["url"] is None
     assert config["frames"]["train"]["step"] == 1
+    assert config["progress"] == {"save_every_seconds": 120, "save_every_steps": None, "step_delay_seconds": 0}
 
 
 def test_schema_keeps_given_values_and_variants_inherit(test_config):

@@ -154,6 +154,10 @@ CONFIG_REFUSALS = {
         ["frames.train and frames.test overlap (frames [0, 10]): train, eval and test frames must be disjoint"],
     ),
     "test frames past the end of the video": (set_key(["frames", "test"], PAST_THE_END), [PAST_THE_END_MESSAGE]),
+    "progress saved every 0 seconds": (
+        set_key(["progress"], {"save_every_seconds": 0}),
+        ["progress.save_every_seconds: 0 is less than or equal to the minimum of 0 (allowed: above 0)"],
+    ),
 }
 
 
@@ -369,6 +373,7 @@ def study(tmp_path_factory, synthetic_clip):
         "variants": {
             "boom": {"lr": 1.0e6},
             "slow": {"epochs": SLOW_EPOCHS, "patches_per_epoch": 480, "patch_size": 21, "layers": SLOW_LAYERS},
+            "stopped": {"epochs": 2, "patches_per_epoch": 40 * 16, "patch_size": 21},
         },
         "baseline_variant": "slow",
     }
@@ -437,6 +442,59 @@ def test_snakemake_killed_mid_training_resumes_on_rerun(study):
     assert resumed["epoch"] == expected["epoch"]
     for key, value in expected["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
+
+
+def test_snakemake_terminated_mid_epoch_resumes_every_model_at_its_step(study):
+    """kill -TERM to the whole Snakemake run (its process group, as Ctrl-C or a service
+    manager does) mid-epoch: the train job finishes its step, saves and fails with one
+    line; the same command again resumes at that step and ends with the checkpoint of an
+    uninterrupted run. How often progress is saved (and the step delay that makes this tiny
+    training slow enough to hit) is config too, but never reruns a job nor stops a resume."""
+    workdir, configfile = study
+    config = yaml.safe_load(configfile.read_text())
+    config["progress"] = {"save_every_steps": 5, "step_delay_seconds": 0.1}
+    slowed = write_config(workdir / "slowed.yaml", config)
+    folder = workdir / "results/models/x2/stopped/seed123"
+    base = [sys.executable, "-m", "snakemake", "results/models/x2/stopped/seed123/model.pt"]
+    base += ["-s", str(REPO / "Snakefile"), "--cores", "2", "--resources", "gpu=1"]
+    command = [*base, "--configfile", str(slowed)]
+    process = subprocess.Popen(
+        command, cwd=workdir, env=child_env(), start_new_session=True, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (folder / "resume.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)
+    signalled = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and time.monotonic() - signalled < 30
+    saved = torch.load(folder / "resume.pt", weights_only=True)
+    assert saved["epoch"] == 0 and 5 <= saved["step"] < 40, "the job was not stopped mid-epoch"
+    assert (
+        f"error: stopped x2 seed 123: interrupted by SIGTERM at epoch 1 step {saved['step']}; progress saved to "
+        f"{Path('results/models/x2/stopped/seed123/resume.pt')}; rerun to resume" in stderr
+    ), stderr
+    assert not (folder / "model.pt").exists()
+
+    # The same command, but with the study's own save settings (and no step delay): they
+    # are not part of what saved progress must match.
+    rerun = subprocess.run(
+        [*base, "--configfile", str(configfile)], cwd=workdir, env=child_env(), capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, explain(rerun)
+    logged = (workdir / "results/logs/train/x2/stopped/seed123.log").read_text()
+    assert f"resuming stopped x2 seed 123 at epoch 1 step {saved['step']}" in logged
+    resumed = torch.load(folder / "model.pt", weights_only=True)
+    straight = workdir / "straight_stopped"
+    h5 = [workdir / f"results/h5/x2/{split}.h5" for split in ("train", "eval")]
+    assert python(TRAIN, *h5, json.dumps(resumed["spec"]), straight / "model.pt", straight / "log.csv").wait() == 0
+    expected = torch.load(straight / "model.pt", weights_only=True)
+    assert resumed["epoch"] == expected["epoch"]
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+    # And with the slowed config again: nothing to redo.
+    dry = subprocess.run([*command, "-n"], cwd=workdir, env=child_env(), capture_output=True, text=True)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, explain(dry)
 
 
 # --- full disk and killed writers: no complete-looking output ----------------------------
@@ -553,7 +611,7 @@ RULE_OUTPUTS = {
     "upscaled_video": ["video"],
     "comparison_video": ["video", "video page"],
     "software_versions": ["about page"],
-    "search_worker": ["search text"],
+    "search_worker": ["training", "search text"],  # it trains; its record is JSON
     "search_summary": ["search text", "search trials csv", "figure"],
     "run_summary": ["table csv", "table text"],
 }

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
@@ -147,6 +148,7 @@ def test_a_pruned_trial_stops_after_its_first_epoch(h5_sets, tmp_path):  # noqa:
 
 WORKER = """
 import sys
+import threading
 from srstudy.search import run_worker
 import json
 search, defaults = json.loads(sys.argv[4]), json.loads(sys.argv[5])
@@ -175,7 +177,9 @@ def test_a_killed_worker_resumes_the_study_without_rerunning_finished_trials(h5_
                 name = studies[0]
                 trials = load_study(journal, name).trials
                 states = [t.state.name for t in trials]
-                if states.count("COMPLETE") == 1 and states[-1] == "RUNNING" and trials[-1].params:
+                # Training (its first epoch saved): every setting suggested, no journal write under way.
+                training = (scratch / f"trial{trials[-1].number}" / "resume.pt").exists()
+                if states.count("COMPLETE") == 1 and states[-1] == "RUNNING" and training:
                     break
         else:
             pytest.fail("the worker was not caught between its first and its second trial")
@@ -247,3 +251,41 @@ def test_a_search_through_snakemake_trains_its_winner_as_a_variant(e2e, tmp_path
     assert {"upscale", "score", "summary_tables", "comparison_tables"} <= planned
     assert not planned & {"train", "search_worker", "search_summary"}
     assert re.search(r"wildcards: .*variant=srch", rest.stdout)
+
+
+def test_a_stop_signal_during_a_trial_stops_the_worker_and_the_rerun_recovers_it(h5_sets, tmp_path):  # noqa: F811
+    """SIGTERM (scancel, a time limit) while a trial trains: train() saves and raises
+    Interrupted, which stops the worker (its job fails); the rerun worker fails that
+    trial, queues its settings again and finishes the study."""
+    from srstudy.train import Interrupted
+
+    journal, scratch = tmp_path / "journal.log", tmp_path / "scratch"
+    search = {**SEARCH, "trials": 1, "budget": {"epochs": 4, "patches_per_epoch": 64}}
+    options = dict(name="srch", scale=SCALE, search=search, defaults=DEFAULTS, worker=0, scratch=scratch, threads=1)
+    saved = scratch / "trial0" / "resume.pt"
+
+    def signal_after_the_first_epoch():
+        deadline = time.monotonic() + 60
+        while not saved.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # Outside train() a stray SIGTERM would end pytest itself: ignore it there.
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        sender = threading.Thread(target=signal_after_the_first_epoch, daemon=True)
+        sender.start()
+        with pytest.raises(Interrupted, match="srch-trial0 x3 seed 123: interrupted by SIGTERM"):
+            run_worker(journal, *h5_sets, step_delay=0.2, **options)
+        sender.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    name = optuna.get_all_study_names(
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    )[0]
+    assert [t.state.name for t in load_study(journal, name).trials] == ["RUNNING"]
+    done = run_worker(journal, *h5_sets, **options)
+    assert done["recovered"] == [0] and done["trials"] == [1]
+    study = load_study(journal, name)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].params == study.trials[0].params

@@ -1,7 +1,9 @@
 """The workflow on a real single-node SLURM through profiles/slurm (tests/slurm/run_slurm_test.sh).
 
 The script installs Slurm, munge and MariaDB with apt, starts their daemons and runs the
-.test workflow as SLURM jobs, so it runs only where that is wanted: in CI (CI=true) as root.
+.test workflow as SLURM jobs, then the fault scenarios (tests/slurm/faults.py: time limits,
+scancel, scontrol requeue, a lost node), so it runs only where that is wanted: in CI
+(CI=true) as root.
 Elsewhere it is skipped with the reason. By hand: `sudo bash tests/slurm/run_slurm_test.sh`."""
 
 import os

@@ -158,3 +158,52 @@ def test_a_diverging_run_stops_within_one_readback_interval(h5_sets, tmp_path): 
         )
     assert raised.value.found_at_step == found
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "resume.pt").exists()
+
+
+def test_a_due_save_reads_the_loss_back_first_and_never_saves_nan_weights(h5_sets, tmp_path):  # noqa: F811
+    """Saving every step (reading back only every 50): each save forces a readback, so the
+    run stops at the very step whose loss was NaN, and the resume file holds the finite
+    weights of the step before it. One NaN pixel, first covered by a patch a few steps in."""
+    spec = {**SPEC, "epochs": 1, "patches_per_epoch": 400}
+    batch, patch = spec["batch_size"], spec["patch_size"]
+    origins = sample_patches(torch.Generator().manual_seed(123 * 100_003 + 1), (2, 240, 300), patch, 400)
+
+    def first_step_covering(y, x):  # 1-based step of the first patch of frame 1 covering (y, x)
+        frame, top, left = origins.T
+        covers = (frame == 1) & (top <= y) & (y < top + patch) & (left <= x) & (x < left + patch)
+        hits = torch.nonzero(covers)
+        return int(hits[0]) // batch + 1 if len(hits) else 0
+
+    y, x, first_bad = next(
+        (y, x, step)
+        for y in range(0, 240, 7)
+        for x in range(0, 300, 7)
+        if 3 <= (step := first_step_covering(y, x)) <= len(origins) // batch
+    )
+    poisoned = tmp_path / "nan.h5"
+    with h5py.File(h5_sets[0]) as source, h5py.File(poisoned, "w") as target:
+        for key in ("hr", "frames"):
+            source.copy(key, target)
+        lr = source["lr"][:].astype(np.float32)
+        lr[1, y, x] = np.nan
+        target["lr"] = lr
+        target.attrs.update(source.attrs)
+    with pytest.raises(TrainingDiverged) as raised:
+        train(
+            poisoned,
+            h5_sets[1],
+            spec,
+            123,
+            SCALE,
+            tmp_path / "m.pt",
+            tmp_path / "l.csv",
+            name="wide",
+            progress=False,
+            log_every_steps=50,
+            save_every_steps=1,
+        )
+    assert raised.value.found_at_step == first_bad, (y, x)
+    saved = torch.load(tmp_path / "resume.pt", weights_only=True)
+    assert saved["epoch"] == 0 and saved["step"] == first_bad - 1
+    assert isinstance(saved["epoch_loss"], float) and np.isfinite(saved["epoch_loss"])
+    assert all(torch.isfinite(value).all() for value in saved["model"].values())

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import h5py
@@ -19,6 +20,8 @@ from srstudy.degrade import degrade_frames
 from srstudy.images import frame_name, write_png
 from srstudy.train import (
     LOG_COLUMNS,
+    Interrupted,
+    SaveClock,
     TrainingDiverged,
     gather,
     grid_patch_count,
@@ -156,6 +159,89 @@ def test_a_killed_job_resumes_from_its_last_epoch(h5_sets, tmp_path):
     assert len(pd.read_csv(out / "log.csv")) == spec["epochs"]
     for key, value in straight["state_dict"].items():
         assert torch.equal(value, resumed["state_dict"][key]), key
+
+
+def test_save_clock_is_due_by_steps_or_by_time():
+    now = [0.0]
+    clock = SaveClock(every_steps=3, every_seconds=10.0, clock=lambda: now[0])
+    assert [clock.step() for _ in range(3)] == [False, False, True]
+    clock.saved()
+    now[0] = 9.9
+    assert not clock.step()
+    now[0] = 10.0
+    assert clock.step()
+    never = SaveClock(None, None, clock=lambda: now[0])
+    now[0] = 1e9
+    assert not any(never.step() for _ in range(1000))
+
+
+@pytest.fixture(scope="module")
+def straight_run(h5_sets, tmp_path_factory):
+    """An uninterrupted run of SPEC (3 epochs of 12 steps): what every resumed run must equal."""
+    out = tmp_path_factory.mktemp("straight")
+    return run(h5_sets, out), pd.read_csv(out / "log.csv")
+
+
+def signal_when(path, number, timeout=60):
+    """Send ``number`` to this process once ``path`` exists (from a thread, so the main
+    thread gets it as from outside, between two training steps)."""
+
+    def wait_and_signal():
+        deadline = time.monotonic() + timeout
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(os.getpid(), number)
+
+    thread = threading.Thread(target=wait_and_signal, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT], ids=lambda n: n.name)
+def test_stop_signal_saves_mid_epoch_and_the_rerun_ends_bit_identical(h5_sets, tmp_path, straight_run, number):
+    """A real signal mid-epoch: the step finishes, progress is saved at once (epoch, step,
+    optimizer, sampler position, loss so far), the run stops with a one-line message; the
+    rerun (default save settings: they are not part of what must match) resumes at that
+    step and ends exactly where an uninterrupted run ends."""
+    handler = signal.getsignal(number)
+    state = tmp_path / "resume.pt"
+    sender = signal_when(state, number)
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as stopped:
+        run(h5_sets, tmp_path, save_every_steps=4, step_delay=0.1)
+    sender.join()
+    assert signal.getsignal(number) is handler  # the handler is put back
+    saved = torch.load(state, weights_only=True)
+    # The signal came right after the save at step 4 of epoch 1: stopped a step or two later.
+    assert saved["epoch"] == 0 and 4 < saved["step"] < 12, (saved["epoch"], saved["step"])
+    assert time.monotonic() - started < 30
+    assert str(stopped.value) == (
+        f"variant x{SCALE} seed 123: interrupted by {number.name} at epoch 1 step {saved['step']}; "
+        f"progress saved to {state}; rerun to resume"
+    )
+    assert not (tmp_path / "model.pt").exists()
+
+    resumed = run(h5_sets, tmp_path)
+    straight, straight_log = straight_run
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert log.drop(columns="seconds").equals(straight_log.drop(columns="seconds"))
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key
+
+
+def test_progress_is_saved_by_time_within_an_epoch(h5_sets, tmp_path, capsys):
+    """With only a time interval (0.2 s; an epoch takes 0.6 s), the first resume file
+    appears mid-epoch; the rerun resumes at the step saved."""
+    state = tmp_path / "resume.pt"
+    sender = signal_when(state, signal.SIGTERM)
+    with pytest.raises(Interrupted):
+        run(h5_sets, tmp_path, save_every_steps=None, save_every_seconds=0.2, step_delay=0.05)
+    sender.join()
+    saved = torch.load(state, weights_only=True)
+    assert saved["epoch"] == 0 and 0 < saved["step"] < 12, (saved["epoch"], saved["step"])
+    capsys.readouterr()
+    run(h5_sets, tmp_path, spec={**SPEC, "epochs": 1})
+    assert f"resuming variant x{SCALE} seed 123 at epoch 1 step {saved['step']}" in capsys.readouterr().out
 
 
 def test_changed_settings_start_over(h5_sets, tmp_path, capsys):

@@ -15,9 +15,15 @@
 #   4. runs snakemake --profile <project profile + test overrides> in a temp --directory.
 #   5. checks: nothing left to do, and sacct lists every submitted job COMPLETED, with a
 #      gres/gpu allocation for exactly the jobs that declare a GPU (check_run.py).
+#   6. fault scenarios (faults.py): time limit, scancel, requeue, a lost node; each
+#      interrupted training resumes and ends equal to an uninterrupted one.
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
-# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
+# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run and the faults, default 600),
+#              SLURM_TEST_WORKFLOW=0, SLURM_TEST_FAULTS=0 (skip step 4-5 or 6),
+#              SLURM_TEST_LOST_NODE=1 (step 6 also loses the node: by hand, see faults.py),
+#              SLURM_TEST_LOAD=N (also N small jobs at once), SLURM_TEST_HOLD=1 (start the
+#              cluster, then wait until $SCRATCH/hold is removed: for experiments),
 #              SLURM_TEST_CPUS, SLURM_TEST_GPUS (the node's CPUs, default max(4, nproc),
 #              and fake GPUs, default as many as CPUs),
 #              SLURM_TEST_KEEP=1 (keep the scratch folder), VENV (default <repo>/.venv).
@@ -88,6 +94,10 @@ cleanup() {
     done
   fi
   local i pid
+  if [[ -s $SCRATCH/run/slurmd.restarted.pid ]]; then # started again by faults.py
+    PIDS+=("$(cat "$SCRATCH/run/slurmd.restarted.pid")")
+    NAMES+=(slurmd)
+  fi
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
     pid=${PIDS[i]}
     kill -0 "$pid" 2>/dev/null || continue
@@ -228,6 +238,8 @@ NCPU=${SLURM_TEST_CPUS:-$(($(nproc) > 4 ? $(nproc) : 4))}
 NGPU=${SLURM_TEST_GPUS:-$NCPU}
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512))
 export SLURM_CONF=$SCRATCH/etc/slurm.conf
+# The jobs import this checkout's package, also when .venv has another one installed.
+export PYTHONPATH=$REPO/workflow/scripts${PYTHONPATH:+:$PYTHONPATH}
 
 mungekey --create --keyfile="$SCRATCH/munge/munge.key" >/dev/null
 chmod 600 "$SCRATCH/munge/munge.key"
@@ -280,7 +292,8 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCK
+# cred_expire: a requeued job waits this long (+1 s) before it may start again (default 120 s)
+AuthInfo=socket=$MUNGE_SOCK,cred_expire=10
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
@@ -293,7 +306,7 @@ DefMemPerCPU=1000
 MinJobAge=300
 ReturnToService=2
 SlurmctldTimeout=30
-SlurmdTimeout=30
+SlurmdTimeout=10
 StateSaveLocation=$SCRATCH/state
 SlurmdSpoolDir=$SCRATCH/spool
 SlurmctldPidFile=$SCRATCH/run/slurmctld.pid
@@ -329,6 +342,15 @@ wait_for "the node to be idle" 60 "$SCRATCH/log/slurmd.log" \
 SLURMD_UP=1
 log "slurm up: node localhost idle, $NCPU CPUs, ${MEM_MB} MB, gres $(sinfo -h -n localhost -o %G)"
 
+if [[ ${SLURM_TEST_HOLD:-0} == 1 ]]; then
+  # Keep the cluster up for experiments until $SCRATCH/hold is removed (or a signal).
+  printf 'export SLURM_CONF=%q SCRATCH=%q SLURMD_PID=%q\n' "$SLURM_CONF" "$SCRATCH" "${PIDS[-1]}" >"$SCRATCH/env.sh"
+  touch "$SCRATCH/hold"
+  log "holding: source $SCRATCH/env.sh; rm $SCRATCH/hold to stop"
+  while [[ -e $SCRATCH/hold ]]; do sleep 1; done
+  exit 0
+fi
+
 # ---------------------------------------------------------------- 4. the workflow
 WORK=$SCRATCH/work
 PROFILE=$SCRATCH/profile
@@ -357,24 +379,44 @@ log "workflow: $(grep -cE '^(local)?rule ' "$SCRATCH/log/dryrun.log") jobs; runn
 
 T_RUN=$SECONDS
 rc=0
-bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
-if [[ $rc != 0 ]]; then
-  tail -n 40 "$SCRATCH/log/snakemake.log"
-  [[ $rc == 137 ]] && die "snakemake killed after ${RUN_TIMEOUT}s (SLURM_TEST_RUN_TIMEOUT)"
-  die "snakemake failed (rc $rc): see $SCRATCH/log/snakemake.log"
-fi
-log "workflow done in $((SECONDS - T_RUN))s"
+if [[ ${SLURM_TEST_WORKFLOW:-1} == 1 ]]; then
+  bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
+  if [[ $rc != 0 ]]; then
+    tail -n 40 "$SCRATCH/log/snakemake.log"
+    [[ $rc == 137 ]] && die "snakemake killed after ${RUN_TIMEOUT}s (SLURM_TEST_RUN_TIMEOUT)"
+    die "snakemake failed (rc $rc): see $SCRATCH/log/snakemake.log"
+  fi
+  log "workflow done in $((SECONDS - T_RUN))s"
 
-# ---------------------------------------------------------------- 5. checks
-bounded 120 "${SNAKEMAKE[@]}" --cores 1 -n "$@" >"$SCRATCH/log/after.log" 2>&1 \
-  || die "dry run after the run failed: see $SCRATCH/log/after.log"
-grep -q "Nothing to be done" "$SCRATCH/log/after.log" \
-  || die "outputs missing after the run: the dry run still lists jobs (see $SCRATCH/log/after.log)"
-ls "$WORK"/results/h5/x*/train.h5 >/dev/null 2>&1 || [[ $# -gt 0 ]] || die "no results/h5/x*/train.h5 in $WORK"
+  # ---------------------------------------------------------------- 5. checks
+  bounded 120 "${SNAKEMAKE[@]}" --cores 1 -n "$@" >"$SCRATCH/log/after.log" 2>&1 \
+    || die "dry run after the run failed: see $SCRATCH/log/after.log"
+  grep -q "Nothing to be done" "$SCRATCH/log/after.log" \
+    || die "outputs missing after the run: the dry run still lists jobs (see $SCRATCH/log/after.log)"
+  ls "$WORK"/results/h5/x*/train.h5 >/dev/null 2>&1 || [[ $# -gt 0 ]] || die "no results/h5/x*/train.h5 in $WORK"
 
-sacct -X -n -P -a -S now-1days -o JobID,JobName,State,ExitCode,AllocTRES >"$SCRATCH/log/sacct.txt"
-sed 's/^/  sacct: /' "$SCRATCH/log/sacct.txt" | head -n 60
-RESULT=$("$VENV/bin/python" "$REPO/tests/slurm/check_run.py" "$SCRATCH/log/snakemake.log" "$SCRATCH/log/sacct.txt") \
-  || die "sacct does not match the run:
+  sacct -X -n -P -a -S now-1days -o JobID,JobName,State,ExitCode,AllocTRES >"$SCRATCH/log/sacct.txt"
+  sed 's/^/  sacct: /' "$SCRATCH/log/sacct.txt" | head -n 60
+  RESULT=$("$VENV/bin/python" "$REPO/tests/slurm/check_run.py" "$SCRATCH/log/snakemake.log" "$SCRATCH/log/sacct.txt") \
+    || die "sacct does not match the run:
 $RESULT"
-log "PASS: $RESULT; total $((SECONDS - T0))s"
+  log "PASS: $RESULT; total $((SECONDS - T0))s"
+fi
+
+# ---------------------------------------------------------------- 6. faults
+# Time limits (with and without the profile's warning signal), scancel, scontrol requeue
+# and a lost node, on this cluster and in the same working directory (the h5 sets are
+# reused); with SLURM_TEST_LOAD=N also N small jobs at once (by hand: minutes on 2 cores).
+# SLURM_TEST_FAULTS=0 skips them.
+FAULT_ARGS=(--slurmd-pid "${PIDS[-1]}")
+[[ ${SLURM_TEST_LOAD:-0} -gt 0 ]] && FAULT_ARGS+=(--load "$SLURM_TEST_LOAD")
+[[ ${SLURM_TEST_FAULTS:-1} == 1 ]] || FAULT_ARGS+=(--only-load)
+[[ ${SLURM_TEST_LOST_NODE:-0} == 1 ]] && FAULT_ARGS+=(--lost-node)
+if [[ ${SLURM_TEST_FAULTS:-1} == 1 || ${SLURM_TEST_LOAD:-0} -gt 0 ]]; then
+  T_FAULTS=$SECONDS
+  rc=0
+  bounded "$RUN_TIMEOUT" "$VENV/bin/python" "$REPO/tests/slurm/faults.py" "$REPO" "$WORK" "$SCRATCH/log" \
+    "${FAULT_ARGS[@]}" || rc=$?
+  [[ $rc == 0 ]] || die "fault scenarios failed (rc $rc): see the lines above and $SCRATCH/log/faults_*.log"
+  log "PASS: fault scenarios in $((SECONDS - T_FAULTS))s; total $((SECONDS - T0))s"
+fi

@@ -4,6 +4,8 @@ from srstudy.slots import place_on_gpu
 from srstudy.train import train
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
+# Read from the config, not params: changing when progress is saved must not retrain.
+progress = sm.config["progress"]
 with logged(sm.log[0]):
     place_on_gpu()  # before CUDA starts
     train(
@@ -22,4 +24,7 @@ with logged(sm.log[0]):
         step_mode=sm.config["train"]["step"],
         log_every_steps=sm.config["train"]["log_every_steps"],
         name=sm.wildcards.variant,
+        save_every_steps=progress["save_every_steps"],
+        save_every_seconds=progress["save_every_seconds"],
+        step_delay=progress["step_delay_seconds"],
     )

@@ -2,12 +2,19 @@
 
 Patches are cut at random from whole Y planes (the reference pre-cuts a 33x33/stride-14
 grid into its h5 files); one epoch defaults to as many patches as that grid holds. The
-checkpoint with the best eval PSNR is kept. Progress is saved after every epoch, so a
-killed job resumes where it stopped."""
+checkpoint with the best eval PSNR is kept. Progress is saved after every epoch and, within
+an epoch, every ``save_every_steps`` steps or ``save_every_seconds`` seconds; SIGTERM,
+SIGUSR1 or SIGINT (a scheduler's warning, scancel, Ctrl-C) makes the job finish its step,
+save and exit. A rerun resumes where it stopped and ends bit-identical (on the CPU) to an
+uninterrupted run."""
 
 import csv
 import io
+import signal
+import threading
 import time
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +31,11 @@ LOG_COLUMNS = ("epoch", "loss", "eval_psnr_y", "seconds", "lr")
 # Settings that may change between a killed run and its resumption without
 # invalidating the saved progress (more epochs = train on).
 RESUMABLE_CHANGES = ("epochs",)
+# Signals that mean "stop soon": the scheduler's warning before a time limit (SIGUSR1 via
+# sbatch --signal), scancel, a requeue or a terminated Snakemake (SIGTERM), Ctrl-C (SIGINT).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+# Version of the resume file; one without "format" is from before mid-epoch saves.
+PROGRESS_FORMAT = 2
 
 
 class TrainingDiverged(FloatingPointError):
@@ -33,6 +45,63 @@ class TrainingDiverged(FloatingPointError):
     def __init__(self, message: str, found_at_step: int | None = None):
         super().__init__(message)
         self.found_at_step = found_at_step
+
+
+class Interrupted(RuntimeError):
+    """A stop signal arrived; progress was saved and a rerun resumes from it."""
+
+
+class StopFlag:
+    """The first stop signal received while :func:`stop_signals` is active (or None)."""
+
+    def __init__(self):
+        self.signal: signal.Signals | None = None
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+    def set(self, number, _frame=None) -> None:
+        self.signal = self.signal or signal.Signals(number)
+
+
+# Signal handlers are per process, so the flag is too.
+STOP = StopFlag()
+
+
+@contextmanager
+def stop_signals(signals=STOP_SIGNALS):
+    """Catch ``signals`` into :data:`STOP` instead of dying, so the training loop can
+    finish its step and save; the previous handlers come back on exit. Outside the main
+    thread (where Python cannot install handlers) the flag is never set."""
+    STOP.signal = None
+    if threading.current_thread() is not threading.main_thread():
+        yield STOP
+        return
+    previous = {number: signal.signal(number, STOP.set) for number in signals}
+    try:
+        yield STOP
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class SaveClock:
+    """Says when mid-epoch progress is due: after ``every_steps`` steps or
+    ``every_seconds`` seconds since the last save, whichever comes first (None: never)."""
+
+    def __init__(self, every_steps: int | None, every_seconds: float | None, clock=time.monotonic):
+        self.every_steps, self.every_seconds, self.clock = every_steps, every_seconds, clock
+        self.saved()
+
+    def saved(self) -> None:
+        self.steps, self.since = 0, self.clock()
+
+    def step(self) -> bool:
+        """Count one step; True when a save is due."""
+        self.steps += 1
+        if self.every_steps and self.steps >= self.every_steps:
+            return True
+        return bool(self.every_seconds) and self.clock() - self.since >= self.every_seconds
 
 
 def grid_patch_count(shape: tuple[int, ...], patch: int, stride: int) -> int:
@@ -87,6 +156,13 @@ def patch_batches(
             yield tuple(
                 t[first : first + batch].contiguous(memory_format=torch.channels_last) for t in (inputs, targets)
             )
+
+
+def epoch_origins(seed: int, epoch: int, shape: tuple[int, ...], patch: int, count: int) -> torch.Tensor:
+    """The patch origins of one epoch. Each epoch draws from its own generator seeded from
+    (seed, epoch), so the sampler's whole state is (epoch, step): a run resumed mid-epoch
+    draws the same patches as an uninterrupted one."""
+    return sample_patches(torch.Generator().manual_seed(seed * 100_003 + epoch), shape, patch, count)
 
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
@@ -289,6 +365,16 @@ def _load_state(path: Path) -> dict | None:
         return None
 
 
+def _stopping_on_signals(function):
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        with stop_signals():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_stopping_on_signals
 def train(
     train_h5: str | Path,
     eval_h5: str | Path,
@@ -307,10 +393,17 @@ def train(
     log_every_steps: int = 100,
     tf32: bool = False,
     on_epoch=None,
+    save_every_steps: int | None = None,
+    save_every_seconds: float | None = 120,
+    step_delay: float = 0.0,
 ) -> dict:
     """Train and write the best checkpoint (``model_path``) and the per-epoch log.
-    ``state_path`` (default: beside the model) holds the progress after each epoch; a
-    rerun with the same settings resumes from it. Returns the best checkpoint.
+    ``state_path`` (default: beside the model) holds the progress, saved after each epoch
+    and, within one, at the first loss readback after ``save_every_steps`` steps or
+    ``save_every_seconds`` seconds; a rerun with the same settings resumes from it. A
+    stop signal (:data:`STOP_SIGNALS`) reads the loss back after the current step, saves
+    and raises :class:`Interrupted`. ``step_delay`` (seconds after each step) slows tiny
+    trainings down for fault tests. Returns the best checkpoint.
 
     ``step_mode`` (train.step) and ``log_every_steps`` say how steps run (:func:`resolve_step_mode`) and how often
     the loss is read back (and checked for NaN); they do not change the result. ``tf32``
@@ -339,14 +432,20 @@ def train(
     model = build_model(spec).to(device)
     optimizer = make_optimizer(model, spec, device, mode)
     best, rows, start_epoch = None, [], 0
+    # Where the first epoch run here starts: steps already done, their summed loss and time.
+    first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
     run = spec | {"seed": seed, "precision": precision, "tf32": tf32}  # what saved progress must match
     state = _load_state(state_path)
+    if state is not None and not _same_run(state, run, scale, data):
+        state = None
     if state is not None:
-        if _same_run(state, run, scale, data):
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            best, rows, start_epoch = state["best"], state["rows"], state["epoch"]
-            print(f"resuming {name} x{scale} seed {seed} after epoch {start_epoch}", flush=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        best, rows, start_epoch = state["best"], state["rows"], state["epoch"]
+        if state.get("step") and start_epoch < spec["epochs"]:
+            first_step, epoch_loss, epoch_seconds = state["step"], state["epoch_loss"], state["epoch_seconds"]
+        where = f"at epoch {start_epoch + 1} step {first_step}" if first_step else f"after epoch {start_epoch}"
+        print(f"resuming {name} x{scale} seed {seed} {where}", flush=True)
     model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one input shape throughout: tune once
@@ -356,22 +455,63 @@ def train(
     hr_t, lr_t = torch.from_numpy(hr).to(planes_device), torch.from_numpy(lr).to(planes_device)
     halo, tile = receptive_radius(spec["layers"]), tile_for("auto", device)
     scaler = grad_scaler(device, precision)
+    if state is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    clock = SaveClock(save_every_steps, save_every_seconds)
+
+    def save_progress(epoch_done: int, step: int, loss: float, seconds: float) -> None:
+        """The resume file: epochs finished, then steps finished of the next epoch (the
+        sampler's state, see :func:`epoch_origins`), their summed loss and time."""
+        save_atomic(
+            {
+                "format": PROGRESS_FORMAT,
+                "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch_done,
+                "step": step,
+                "epoch_loss": loss,
+                "epoch_seconds": seconds,
+                "best": best,
+                "rows": rows,
+                "spec": run,
+                "scale": scale,
+                "data": data,
+            },
+            state_path,
+        )
+        clock.saved()
+
+    def interrupted(epoch: int, step: int) -> Interrupted:
+        return Interrupted(
+            f"{name} x{scale} seed {seed}: interrupted by {STOP.signal.name} at epoch {epoch} step {step}; "
+            f"progress saved to {state_path}; rerun to resume"
+        )
+
     steps_run = TrainSteps(model, optimizer, scaler, lr_t, hr_t, patch, batch, steps * batch, precision, mode)
     log_every_steps = max(1, log_every_steps)
 
     for epoch in range(start_epoch + 1, spec["epochs"] + 1):
-        # One generator per epoch, seeded from (seed, epoch): a resumed run draws the
-        # same patches as an uninterrupted one.
-        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        origins = sample_patches(generator, hr.shape, patch, steps * batch).to(planes_device)
-        started, total = time.perf_counter(), 0.0
-        bar = progress_bar(range(steps), desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}", disable=not progress)
-        steps_run.begin_epoch(origins)
+        origins = epoch_origins(seed, epoch, hr.shape, patch, steps * batch).to(planes_device)
+        started, total = time.perf_counter() - epoch_seconds, epoch_loss
+        bar = progress_bar(
+            range(first_step, steps),
+            desc=f"{name} x{scale} epoch {epoch}/{spec['epochs']}",
+            initial=first_step,
+            total=steps,
+            disable=not progress,
+        )
+        steps_run.begin_epoch(origins, start_step=first_step, loss_so_far=epoch_loss)
         for step in bar:
             steps_run.step()
-            # The loss reaches the host only every log_every_steps steps (and at the
-            # epoch's end, before eval and saving): a NaN stops the run within that.
-            if (step + 1) % log_every_steps == 0 or step + 1 == steps:
+            if step_delay:
+                time.sleep(step_delay)
+            # Mid-epoch progress is saved, and a stop signal honoured, only right after a
+            # readback that found every loss finite: between readbacks the weights may
+            # already be NaN. The loss reaches the host every log_every_steps steps, at
+            # the epoch's end (before eval and saving) and when a save is due.
+            save_due = (clock.step() or bool(STOP)) and step + 1 < steps
+            if save_due or (step + 1) % log_every_steps == 0 or step + 1 == steps:
                 total, bad_step, bad_loss = steps_run.readback()
                 if bad_step is not None:
                     raise TrainingDiverged(
@@ -380,6 +520,11 @@ def train(
                         found_at_step=step + 1,
                     )
                 bar.set_postfix(loss=f"{total / (step + 1):.3g}")
+            if save_due:
+                save_progress(epoch - 1, step + 1, total, time.perf_counter() - started)
+                if STOP:
+                    raise interrupted(epoch, step + 1)
+        first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
         eval_psnr = evaluate(model, eval_hr, eval_lr, halo, tile, precision)
         rows.append(
             {
@@ -410,19 +555,9 @@ def train(
                 "tf32": tf32,
                 "step": mode,
             }
-        save_atomic(
-            {
-                "model": weights,
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch,
-                "best": best,
-                "rows": rows,
-                "spec": run,
-                "scale": scale,
-                "data": data,
-            },
-            state_path,
-        )
+        save_progress(epoch, 0, 0.0, 0.0)
+        if STOP:
+            raise interrupted(epoch, steps)
     save_atomic(best, model_path)
     write_log(rows, log_path)
     return best

@@ -1,0 +1,404 @@
+"""Fault scenarios on the real single-node SLURM (run by run_slurm_test.sh after the
+happy path, on the same daemons and in the same working directory, so the h5 sets exist).
+
+    python faults.py REPO WORK LOGDIR [--load N]
+
+Tiny trainings of one spec, slowed down by ``progress.step_delay_seconds`` (not by big
+data) so they can be hit mid-epoch, each under its own variant name:
+
+  run A (one Snakemake run, the scenarios side by side, the project's profile: retries 1):
+    warned    first attempt's time limit is 2 minutes: SLURM's warning signal (the
+              profile's --signal) arrives, the job saves and fails, the retry resumes
+    timelimit first attempt's limit is 1 minute, no warning: SLURM kills it at the limit
+              (SIGTERM, then SIGKILL after KillWait), the retry resumes
+    cancel    scancel once it has saved progress; Snakemake's retry resumes
+    requeue   scontrol requeue once it has saved progress (preemption); SLURM reruns
+              the same job, which resumes
+  run B (--lost-node; by hand, not in CI): a node lost mid-job: slurmd and the job's
+    processes are SIGKILLed once 'before'
+    has finished and 'nodeloss' has saved progress; Snakemake reports the node failure,
+    SLURM requeues the job (the profile's slurm-requeue), slurmd is started again, the
+    job resumes. Nothing finished (run A's models, 'before') is submitted again.
+  load (--load N, by hand): N one-step trainings submitted at once all complete; the
+    controller's RPC counts (sdiag) before and after give the polling rate.
+
+Every model must equal an uninterrupted local run of the same spec, bit for bit. Prints
+one line per check; exits 1 on the first failure. Needs SLURM_CONF (set by the script).
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+# One spec for every scenario: 2 epochs of 40 steps, progress saved every 5 steps; with
+# the step delay a training takes ~25 s, so a scenario can hit it mid-epoch.
+STEPS, BATCH, DELAY = 40, 16, 0.3
+SPEC = {
+    "epochs": 2,
+    "patches_per_epoch": STEPS * BATCH,
+    "batch_size": BATCH,
+    "lr": 1.0e-3,
+    "layers": [{"kernel": 9, "channels": 8}, {"kernel": 5, "channels": 4}, {"kernel": 5, "channels": 1}],
+}
+# The time-limited variants train ~100 s: longer than their first attempt's limit.
+LONG = {"patches_per_epoch": 160 * BATCH}
+SUBMITTED = re.compile(r"^Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+)/([^/]*)/\d+\.log\)")
+
+
+def log(message: str) -> None:
+    print(f"[faults] {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    log(f"FAIL: {message}")
+    sys.exit(1)
+
+
+def write_config(repo: Path, work: Path, variants: dict, seeds: list[int] | None = None) -> Path:
+    config = yaml.safe_load((repo / ".test/config/config.yaml").read_text())
+    config.update(
+        {
+            "scales": [2],
+            "ood_tests": {},
+            "device": "cpu",
+            "progress": {"save_every_steps": 5, "save_every_seconds": None, "step_delay_seconds": DELAY},
+            "defaults": {**config["defaults"], **SPEC, **({"seeds": seeds} if seeds else {})},
+            "variants": variants,
+            "baseline_variant": next(iter(variants)),
+        }
+    )
+    config["report"]["comparisons"] = {"all_variants": {}}
+    path = work / "faults.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def write_profile(repo: Path, out: Path) -> Path:
+    """The project's profile (retries, requeue, the warning signal) with this node's
+    memory, quick polling, and a 1-minute first attempt for the time-limited variants."""
+    profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
+    profile["default-resources"]["mem_mb"] = 1000
+    for resources in profile["set-resources"].values():
+        if "mem_mb" in resources:
+            resources["mem_mb"] = 1000
+    train = profile["set-resources"]["train"]
+    # First attempts: 'timelimit' gets 1 minute and no warning (SLURM kills it, with a
+    # SIGTERM KillWait before the SIGKILL); 'warned' 2 minutes and the warning 60 s ahead
+    # (SLURM sends it up to 30 s early: 30-60 s in, while it trains; the profile's 2
+    # minutes would come at once, maybe before training starts).
+    runtime = train["runtime"]  # no braces: Snakemake formats the expression first
+    train["runtime"] = (
+        f"(1 if wildcards.variant == 'timelimit' else 2 if wildcards.variant == 'warned' else {runtime}) "
+        f"if attempt == 1 else {runtime}"
+    )
+    warning = re.sub(r"@\d+", "@60", train["slurm_extra"])
+    train["slurm_extra"] = f"'' if wildcards.variant == 'timelimit' else {warning}"
+    profile.update({"latency-wait": 5, "max-status-checks-per-second": 5, "slurm-init-seconds-before-status-checks": 2})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return out
+
+
+def model_dir(work: Path, variant: str, seed: int = 123) -> Path:
+    return work / f"results/models/x2/{variant}/seed{seed}"
+
+
+def target(variant: str, seed: int = 123) -> str:
+    return f"results/models/x2/{variant}/seed{seed}/model.pt"
+
+
+class Run:
+    """A Snakemake run in the background; its output is copied to a log file and scanned
+    for SLURM job ids (variant -> job ids, in submission order)."""
+
+    def __init__(self, command: list[str], logfile: Path):
+        self.logfile, self.jobs, self.lines = logfile, {}, []
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        with open(self.logfile, "w") as out:
+            for line in self.process.stdout:
+                out.write(line)
+                out.flush()
+                self.lines.append(line)
+                if match := SUBMITTED.match(line):
+                    slurm_id, rule, where = match.groups()
+                    self.jobs.setdefault(where if rule == "train" else rule, []).append(slurm_id)
+
+    def job(self, variant: str, seed: int = 123) -> str | None:
+        ids = self.jobs.get(f"2_{variant}_{seed}")
+        return ids[-1] if ids else None
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+            fail(f"snakemake still running after {timeout:.0f}s (log: {self.logfile})")
+        self.reader.join(timeout=10)
+        return self.process.returncode
+
+
+def wait_until(what: str, ready, timeout: float, run: Run | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if run is not None and run.process.poll() is not None:
+            fail(f"snakemake ended (exit {run.process.returncode}) before {what} (log: {run.logfile})")
+        if time.monotonic() > deadline:
+            fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def saved_step(folder: Path) -> tuple[int, int] | None:
+    """(epochs finished, steps of the next) in a resume file, None before the first save."""
+    try:
+        state = torch.load(folder / "resume.pt", map_location="cpu", weights_only=True)
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return None
+    return state["epoch"], state.get("step", 0)
+
+
+def sacct_states(job_id: str) -> list[str]:
+    """Every run of a SLURM job (requeues included), oldest first."""
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-D", "-j", job_id, "-o", "State"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def reference(repo: Path, work: Path, variant: str, out: Path) -> dict:
+    """An uninterrupted local run of ``variant``'s spec (without the step delay: it
+    changes no result)."""
+    from srstudy.config import validate_schema, variant_spec
+    from srstudy.train import train
+
+    config = validate_schema(yaml.safe_load((work / "faults.yaml").read_text()), repo / SCHEMA)
+    spec = {k: v for k, v in variant_spec(config, variant).items() if k != "seeds"}
+    out.mkdir(parents=True, exist_ok=True)
+    h5 = [work / f"results/h5/x2/{split}.h5" for split in ("train", "eval")]
+    return train(*h5, spec, 123, 2, out / "model.pt", out / "log.csv", device="cpu", threads=1, progress=False)
+
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+LONG_VARIANTS = ("warned", "timelimit")
+
+
+def same_model(work: Path, variant: str, expected: dict) -> bool:
+    got = torch.load(model_dir(work, variant) / "model.pt", map_location="cpu", weights_only=True)
+    return got["epoch"] == expected["epoch"] and all(
+        torch.equal(value, got["state_dict"][key]) for key, value in expected["state_dict"].items()
+    )
+
+
+def slurm_log(work: Path, variant: str, job: str) -> str:
+    """A SLURM job's output (the job's stderr: Snakemake's and the script's messages)."""
+    return (work / f".snakemake/slurm_logs/rule_train/2_{variant}_123/{job}.log").read_text(errors="replace")
+
+
+def train_log(work: Path, variant: str) -> str:
+    return (work / f"results/logs/train/x2/{variant}/seed123.log").read_text()
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        fail(message)
+    log(f"ok: {message}")
+
+
+def resumed_mid_epoch(work: Path, variant: str) -> str | None:
+    match = re.search(r"resuming \S+ x2 seed 123 at epoch (\d+) step (\d+)", train_log(work, variant))
+    return match.group(0) if match else None
+
+
+def descendants(pid: int) -> list[int]:
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    return [c for child in map(int, children) for c in (child, *descendants(child))]
+
+
+def job_processes(job_id: str) -> list[int]:
+    """slurmstepd of every step of ``job_id`` and everything under them."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                command = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if command.startswith(f"slurmstepd: [{job_id}."):
+                pids += [int(proc.name), *descendants(int(proc.name))]
+    return pids
+
+
+def scenario_a(args, snakemake: list[str], expected: dict, expected_long: dict) -> None:
+    variants = ["warned", "timelimit", "cancel", "requeue"]
+    started = time.monotonic()
+    run = Run([*snakemake, *map(target, variants)], args.logdir / "faults_a.log")
+    done = set()
+    while run.process.poll() is None:
+        for variant, action in (("cancel", ["scancel"]), ("requeue", ["scontrol", "requeue"])):
+            job = run.job(variant)
+            saved = saved_step(model_dir(args.work, variant))
+            if variant not in done and job and saved:
+                subprocess.run([*action, job], check=True)
+                log(f"{' '.join(action)} {job} ({variant}) at saved progress {saved}")
+                done.add(variant)
+        if time.monotonic() - started > args.timeout:
+            break
+        time.sleep(0.2)
+    rc = run.wait(max(1, args.timeout - (time.monotonic() - started)))
+    log(f"run A: exit {rc} in {time.monotonic() - started:.0f}s")
+    check(rc == 0, f"run A completed every job (log: {run.logfile})")
+    check(done == {"cancel", "requeue"}, "cancel and requeue hit their jobs mid-run")
+    for variant in variants:
+        ids = run.jobs.get(f"2_{variant}_123", [])
+        states = [state for job in ids for state in sacct_states(job)]
+        check(states and states[-1] == "COMPLETED", f"{variant}: SLURM states {states} end COMPLETED")
+        check(resumed_mid_epoch(args.work, variant) is not None, f"{variant}: {resumed_mid_epoch(args.work, variant)}")
+        same = same_model(args.work, variant, expected_long if variant in LONG_VARIANTS else expected)
+        check(same, f"{variant}: final model equals an uninterrupted run's, bit for bit")
+    states = {v: [s for job in run.jobs.get(f"2_{v}_123", []) for s in sacct_states(job)] for v in variants}
+    check(states["warned"][0] == "FAILED", "warned: first attempt stopped itself on the warning (FAILED, not TIMEOUT)")
+    check(states["timelimit"][0] == "TIMEOUT", "timelimit: first attempt killed at the limit (TIMEOUT)")
+    for variant in ("warned", "timelimit", "cancel"):
+        first = slurm_log(args.work, variant, run.jobs[f"2_{variant}_123"][0])
+        line = re.search(r"^error: .*interrupted by SIGTERM.*$", first, re.MULTILINE)
+        check(line is not None, f"{variant}: first attempt said {line.group(0) if line else '(nothing)'}")
+    check(states["cancel"][0] == "CANCELLED", "cancel: first attempt CANCELLED, Snakemake's retry resumed")
+    check(
+        len(run.jobs["2_requeue_123"]) == 1 and "REQUEUED" in states["requeue"],
+        "requeue: one SLURM job, requeued by SLURM and resumed",
+    )
+
+
+def scenario_b(args, snakemake: list[str], expected: dict, finished: list[str]) -> None:
+    started = time.monotonic()
+    run = Run([*snakemake, *map(target, ["before", "nodeloss", *finished])], args.logdir / "faults_b.log")
+    folder = model_dir(args.work, "nodeloss")
+    wait_until(
+        "'before' finished and 'nodeloss' saved progress",
+        lambda: (model_dir(args.work, "before") / "model.pt").exists() and saved_step(folder) and run.job("nodeloss"),
+        args.timeout,
+        run,
+    )
+    job = run.job("nodeloss")
+    victims = [args.slurmd_pid, *job_processes(job)]
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    log(f"node lost: SIGKILL slurmd and job {job}'s processes {victims[1:]} at saved progress {saved_step(folder)}")
+    wait_until("SLURM to find the node lost", lambda: "NODE_FAIL" in sacct_states(job), args.timeout, run)
+    log(f"SLURM: job {job} {sacct_states(job)}, node {node_state()}")
+    slurmd = subprocess.Popen(
+        ["slurmd", "-D", "-N", "localhost"],
+        stdout=open(args.logdir / "slurmd-restarted.out", "w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (args.logdir.parent / "run" / "slurmd.restarted.pid").write_text(str(slurmd.pid))
+    log(f"slurmd started again (pid {slurmd.pid})")
+    rc = run.wait(max(1, args.timeout - (time.monotonic() - started)))
+    log(f"run B: exit {rc} in {time.monotonic() - started:.0f}s")
+    # Snakemake prints the node failure when its poll sees the job in NODE_FAIL (seconds,
+    # before SLURM requeues it); sacct always keeps it.
+    report = re.search(r"^.*NODE_FAIL.*$", run.text(), re.MULTILINE)
+    log(f"Snakemake's report: {report.group(0).strip()[:240] if report else '(its polls missed the NODE_FAIL state)'}")
+    check("NODE_FAIL" in sacct_states(job), f"sacct keeps the failure: job {job} {sacct_states(job)}")
+    check(rc == 0, f"run B completed after the node came back (log: {run.logfile})")
+    check(resumed_mid_epoch(args.work, "nodeloss") is not None, f"nodeloss: {resumed_mid_epoch(args.work, 'nodeloss')}")
+    check(same_model(args.work, "nodeloss", expected), "nodeloss: final model equals an uninterrupted run's")
+    submitted = sorted(run.jobs)
+    check(submitted == ["2_before_123", "2_nodeloss_123"], f"only 'before' and 'nodeloss' were submitted ({submitted})")
+    check(len(run.jobs["2_nodeloss_123"]) == 1, "nodeloss: SLURM requeued the same job, no second submission")
+
+
+def node_state() -> str:
+    return subprocess.run(["sinfo", "-h", "-n", "localhost", "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def rpc_counts() -> dict[str, int]:
+    """slurmctld's RPC counts by message type (sdiag)."""
+    out = subprocess.run(["sdiag"], capture_output=True, text=True, check=True).stdout
+    section = out.split("Remote Procedure Call statistics by message type")[1].split("Remote Procedure Call")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*(\w+)\s+\(\s*\d+\)\s+count:(\d+)", section, re.M)}
+
+
+def scenario_load(args, snakemake: list[str]) -> None:
+    seeds = list(range(1, args.load + 1))
+    write_config(args.repo, args.work, {"load": {"epochs": 1, "patches_per_epoch": BATCH}}, seeds=seeds)
+    before, started = rpc_counts(), time.monotonic()
+    run = Run([*snakemake, *(target("load", seed) for seed in seeds)], args.logdir / "faults_load.log")
+    rc = run.wait(args.timeout * 10)
+    seconds = time.monotonic() - started
+    after = rpc_counts()
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) > before.get(k, 0)}
+    submitted = sum(len(ids) for ids in run.jobs.values())
+    log(f"load: {submitted} jobs in {seconds:.0f}s; slurmctld RPCs during the run: {json.dumps(calls)}")
+    check(rc == 0 and submitted >= args.load, f"load: all {submitted} submitted jobs completed")
+    status = sum(v for k, v in calls.items() if "JOB_INFO" in k or "JOB_USER_INFO" in k)
+    check(status / seconds <= 2, f"load: job-status RPCs to slurmctld {status / seconds:.2f}/s (<= 2/s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("repo", type=Path)
+    parser.add_argument("work", type=Path)
+    parser.add_argument("logdir", type=Path)
+    parser.add_argument("--slurmd-pid", type=int, required=True)
+    parser.add_argument("--load", type=int, default=0, help="also N small jobs at once (by hand: slow on 2 cores)")
+    parser.add_argument("--only-load", action="store_true")
+    parser.add_argument(
+        "--lost-node",
+        action="store_true",
+        help="also run B, the lost node (by hand: once in a few runs SLURM cancels the requeued job's step)",
+    )
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per Snakemake run")
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.repo / "workflow/scripts"))
+    profile = write_profile(args.repo, args.logdir.parent / "profile-faults")
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(args.repo / "Snakefile")]
+    snakemake += ["--directory", str(args.work), "--configfile", str(args.work / "faults.yaml")]
+    snakemake += ["--profile", str(profile)]
+    if not args.only_load:
+        variants = {v: {} for v in ("cancel", "requeue", "nodeloss")}
+        variants |= {v: LONG for v in LONG_VARIANTS} | {"before": {"epochs": 1, "patches_per_epoch": 4 * BATCH}}
+        write_config(args.repo, args.work, variants)
+        h5 = [f"results/h5/x2/{split}.h5" for split in ("train", "eval")]
+        if not all((args.work / path).exists() for path in h5):  # the happy path made them, unless skipped
+            prepare = Run([*snakemake, *h5], args.logdir / "faults_h5.log")
+            check(prepare.wait(args.timeout) == 0, "the h5 sets were built")
+        expected = reference(args.repo, args.work, "cancel", args.logdir.parent / "reference")
+        expected_long = reference(args.repo, args.work, "timelimit", args.logdir.parent / "reference-long")
+        t0 = time.monotonic()
+        scenario_a(args, snakemake, expected, expected_long)
+        if args.lost_node:
+            scenario_b(args, snakemake, expected, ["warned", "timelimit", "cancel", "requeue"])
+        log(f"PASS: fault scenarios in {time.monotonic() - t0:.0f}s")
+    if args.load:
+        scenario_load(args, snakemake)
+        log("PASS: load")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
