@@ -344,5 +344,6 @@ def test_thesis_code_output_reruns_upscale_and_score_not_training(plan, config):
         **AGGREGATES,
         "crop_figure": S,
         "psnr_map_figure": S,
+        **VIDEOS,  # they read the upscaled folders
     }
     assert {w["method"] for w in jobs["score"]} == set(config["variants"])

@@ -153,7 +153,7 @@ from srstudy.search import run_worker
 import json
 search, defaults = json.loads(sys.argv[4]), json.loads(sys.argv[5])
 run_worker(sys.argv[1], sys.argv[2], sys.argv[3], name="srch", scale=3, search=search, defaults=defaults,
-           worker=0, scratch=sys.argv[6], threads=1)
+           worker=0, scratch=sys.argv[6], threads=1, step_delay=float(sys.argv[7]))
 """
 
 
@@ -161,7 +161,9 @@ def test_a_killed_worker_resumes_the_study_without_rerunning_finished_trials(h5_
     journal, scratch = tmp_path / "journal.log", tmp_path / "scratch"
     search = {**SEARCH, "trials": 2, "budget": {"epochs": 4, "patches_per_epoch": 64}}
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow/scripts")}
-    args = [str(journal), *map(str, h5_sets), json.dumps(search), json.dumps(DEFAULTS), str(scratch)]
+    # 0.1 s per step: a trial lasts seconds, so the watcher below can catch the worker in
+    # its second trial, after that trial's first epoch was saved, on a loaded machine too.
+    args = [str(journal), *map(str, h5_sets), json.dumps(search), json.dumps(DEFAULTS), str(scratch), "0.1"]
     worker = subprocess.Popen([sys.executable, "-c", WORKER, *args], env=env)
     name = None
     try:
