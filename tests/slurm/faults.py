@@ -75,6 +75,7 @@ def write_config(repo: Path, work: Path, variants: dict, seeds: list[int] | None
             "defaults": {**config["defaults"], **SPEC, **({"seeds": seeds} if seeds else {})},
             "variants": variants,
             "baseline_variant": next(iter(variants)),
+            "videos": {"variants": []},
         }
     )
     config["report"]["comparisons"] = {"all_variants": {}}
