@@ -46,6 +46,7 @@ from srstudy.train import (  # noqa: E402
     sample_patches,
     train_step,
 )
+from study import row, synchronize, table  # noqa: E402 (the shared table of benchmarks/study.py)
 
 THESIS = REPO / "config/thesis.yaml"
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -62,11 +63,6 @@ def resident_planes(device: torch.device, frames: int, size) -> tuple[torch.Tens
     generator = torch.Generator().manual_seed(0)
     lr, hr = (torch.randint(0, 256, (frames, *size), dtype=torch.uint8, generator=generator) for _ in "lh")
     return lr.to(device), hr.to(device)
-
-
-def synchronize(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def rate(device, spec, planes, mode: str, precision: str, seconds: float, warmup: int = 10) -> dict:
@@ -200,29 +196,6 @@ def concurrent(args, count: int, slot_dir: Path) -> dict:
             if process.poll() is None:
                 process.kill()
     return {"patches_per_s": sum(r["patches_per_s"] for r in results), "per_job": results}
-
-
-def row(measure, workflow, baseline, ratio, target, met, note=""):
-    return {
-        "measure": measure,
-        "workflow": workflow,
-        "baseline": baseline,
-        "ratio": ratio,
-        "target": target,
-        "met": met,
-        "note": note,
-    }
-
-
-def table(rows) -> str:
-    lines = ["| measure | workflow | baseline | ratio | target | met | note |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ratio = "" if r["ratio"] is None else f"{r['ratio']:.3g}"
-        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
-        lines.append(
-            f"| {r['measure']} | {r['workflow']} | {r['baseline']} | {ratio} | {r['target']} | {met} | {r['note']} |"
-        )
-    return "\n".join(lines)
 
 
 def mode_row(mode, result, base, device, precision) -> dict:
