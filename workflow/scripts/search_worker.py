@@ -4,6 +4,7 @@ from srstudy.images import atomic_file
 from srstudy.jobs import logged
 from srstudy.search import run_worker
 from srstudy.slots import place_on_gpu
+from srstudy.train import execution_options
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
@@ -18,12 +19,10 @@ with logged(sm.log[0]):
         defaults=sm.params.defaults,
         worker=int(sm.wildcards.worker),
         scratch=sm.params.scratch,
-        device=sm.config["device"],  # not a param: it cannot change a trial
         threads=sm.threads,
         precision=sm.params.precision,
         tf32=sm.params.tf32,
-        step_mode=sm.config["train"]["step"],
-        log_every_steps=sm.config["train"]["log_every_steps"],
+        **execution_options(sm.config),
     )
     with atomic_file(sm.output[0], ".json") as tmp:
         tmp.write_text(json.dumps(done, indent=1))

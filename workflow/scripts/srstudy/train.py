@@ -374,6 +374,21 @@ def _stopping_on_signals(function):
     return wrapper
 
 
+def execution_options(config: dict) -> dict:
+    """How a job runs :func:`train`, from a validated config: the device, the step mode,
+    the loss readback and the progress saving. None of them can change a model, so jobs
+    read them here instead of taking them as params (a changed param reruns a job)."""
+    progress = config["progress"]
+    return {
+        "device": config["device"],
+        "step_mode": config["train"]["step"],
+        "log_every_steps": config["train"]["log_every_steps"],
+        "save_every_steps": progress["save_every_steps"],
+        "save_every_seconds": progress["save_every_seconds"],
+        "step_delay": progress["step_delay_seconds"],
+    }
+
+
 @_stopping_on_signals
 def train(
     train_h5: str | Path,
