@@ -68,17 +68,30 @@ def pack(
         )
 
 
-def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(hr, lr, attrs)`` of an h5 set, loaded into memory: 8-bit planes as stored, and
-    the attributes as plain Python values plus ``frames`` (the indices)."""
+def _attributes(h5: h5py.File) -> dict:
+    attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
+    return attrs | {"frames": h5["frames"][...].tolist()}
+
+
+def _read(path: str | Path, read):
     if not Path(path).is_file():
         raise FileNotFoundError(path)
     try:
         with h5py.File(path, "r") as h5:
-            attrs = {key: value.item() if isinstance(value, np.generic) else value for key, value in h5.attrs.items()}
-            return h5["hr"][...], h5["lr"][...], attrs | {"frames": h5["frames"][...].tolist()}
+            return read(h5)
     except (OSError, RuntimeError, KeyError) as error:  # a cut or overwritten file
         raise damaged(path, error) from error
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(hr, lr, attrs)`` of an h5 set, loaded into memory: 8-bit planes as stored, and
+    the attributes as plain Python values plus ``frames`` (the indices)."""
+    return _read(path, lambda h5: (h5["hr"][...], h5["lr"][...], _attributes(h5)))
+
+
+def read_attributes(path: str | Path) -> dict:
+    """The attributes of :func:`read_frames`, without loading the planes."""
+    return _read(path, _attributes)
 
 
 def bicubic_eval_psnr(eval_h5: str | Path) -> float:

@@ -27,6 +27,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
+from srstudy.dataset import read_attributes
 from srstudy.images import atomic_file
 from srstudy.train import TrainingDiverged, train
 
@@ -179,9 +180,7 @@ def run_worker(
     """Take trials from the study until it has its count; returns what this worker did
     (``{"study", "trials": [numbers], "recovered": [numbers]}``). ``train_options`` go to
     :func:`srstudy.train.train` (step mode, loss readback interval, TF32)."""
-    from srstudy.dataset import read_frames  # h5 attributes identify the data
-
-    data = {"train": read_frames(train_h5)[2], "eval": read_frames(eval_h5)[2]}
+    data = {"train": read_attributes(train_h5), "eval": read_attributes(eval_h5)}  # they identify the data
     trial_defaults = {**defaults, **search["budget"]}
     study = optuna.create_study(
         study_name=study_name(name, scale, search, defaults, data),
