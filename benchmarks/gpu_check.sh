@@ -6,29 +6,35 @@
 #   bash benchmarks/gpu_check.sh
 #
 # Sections, each bounded in time and failing on its own (one failure keeps the others'
-# figures):
+# figures). The workflow goes first: the study's answer is what a short GPU lease is for,
+# and a bug that breaks it shows in seconds and leaves the time to the measures after it.
 #   setup       the wheelhouse installed beside the machine's Python (CUDA torch & co)
-#   tests       pytest -m cuda (tests/test_cuda.py)
-#   study       benchmarks/study.py --only uhd,vram --device cuda
+#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU
+#               (its own aim: <= 6 min)
 #   throughput  benchmarks/train_throughput.py --device cuda: step modes, every thesis
 #               variant and the projected thesis.yaml time, 1/2/4/8 concurrent jobs
-#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU,
-#               with whatever time the sections before it left (its own aim: <= 6 min)
+#   tests       pytest -m cuda (tests/test_cuda.py)
+#   study       benchmarks/study.py --only uhd,vram --device cuda
+#   precision   the default variant's graph step with TF32 convolutions and in bf16
+#   mps         1/4/8 concurrent jobs again under CUDA MPS (kernels of several processes
+#               then share the GPU instead of taking turns), where the machine has it
 # Then benchmarks/gpu_report.py writes benchmarks/results/<gpu-model>_<date>.{md,json}
-# (and copies them, with the section logs, to $OUT when it is set).
+# (and copies them to $OUT when it is set, with one archive of the logs, the benchmarks'
+# raw JSON and the workflow's tables and training logs).
 #
 # Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
-# SECTIONS (default "tests study throughput workflow"; add compile for the
-# torch.compile step mode; SECTIONS=workflow for a second call), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
-# GPU_CHECK_OUT (report folder, default benchmarks/results). Without CUDA every section
-# is reported as skipped and the script exits 0 (GPU_CHECK_FORCE=1 runs them anyway: a
-# dry rehearsal of the failure and time-limit handling).
+# SECTIONS (default "workflow throughput tests study precision mps"; add compile for the
+# torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
+# GPU_CHECK_OUT (report folder, default benchmarks/results), GPU_CHECK_COMMIT (the commit
+# checked, for the report; the GPU machine gets a working tree without git). Without CUDA
+# every section is reported as skipped and the script exits 0 (GPU_CHECK_FORCE=1 runs them
+# anyway: a dry rehearsal of the failure and time-limit handling).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 started=$(date +%s)
 budget=${BUDGET_S:-470}
-sections=${SECTIONS:-tests study throughput workflow}
+sections=${SECTIONS:-workflow throughput tests study precision mps}
 per_gpu=${JOBS_PER_GPU:-4}
 report_dir=${GPU_CHECK_OUT:-benchmarks/results}
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
@@ -80,7 +86,8 @@ setup() {
     echo "missing packages and no wheelhouse/: run benchmarks/gpu_wheels.sh where there is a network"
     return 1
   fi
-  "$python" -m pip install -q --no-index --no-deps --disable-pip-version-check --target "$site" wheelhouse/*.whl &&
+  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --disable-pip-version-check \
+    --target "$site" wheelhouse/*.whl &&
     PYTHONPATH="$site" "$python" -c "$needed"
 }
 begin=$(date +%s)
@@ -99,23 +106,48 @@ else
   nvidia-smi >"$work/nvidia-smi.log" 2>&1
   for name in $sections; do
     case $name in
-      tests)
-        run tests 120 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
-          --junitxml "$work/tests.xml" -o addopts="-ra"
-        ;;
-      study)
-        run study 60 "$python" benchmarks/study.py --only uhd,vram --device cuda --repeat 3 --out "$work/study"
-        ;;
-      throughput)
-        run throughput 120 "$python" benchmarks/train_throughput.py --device cuda --variants all \
-          --modes baseline,eager,graph --jobs 1,2,4,8 --seconds 2 --rounds 1 --out "$work/throughput"
-        ;;
       workflow)
         mkdir -p "$work/workflow"
         # greedy scheduler: the wheelhouse leaves out pulp (the ILP scheduler's solver).
-        JOBS_PER_GPU=$per_gpu run workflow 400 "$python" -m snakemake -s "$repo/Snakefile" \
+        JOBS_PER_GPU=$per_gpu run workflow 330 "$python" -m snakemake -s "$repo/Snakefile" \
           --directory "$work/workflow" --configfile "$repo/config/gpu.yaml" --cores 16 \
           --resources gpu="$per_gpu" --scheduler greedy --keep-going
+        ;;
+      tests)
+        run tests 80 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
+          --junitxml "$work/tests.xml" -o addopts="-ra"
+        ;;
+      study)
+        run study 45 "$python" benchmarks/study.py --only uhd,vram --device cuda --repeat 3 --out "$work/study"
+        ;;
+      throughput)
+        run throughput 80 "$python" benchmarks/train_throughput.py --device cuda --variants all \
+          --modes baseline,eager,graph --jobs 1,2,4,8 --seconds 1 --rounds 1 --out "$work/throughput"
+        ;;
+      precision)
+        run tf32 30 "$python" benchmarks/train_throughput.py --device cuda --tf32 --variants "" \
+          --modes graph --seconds 1.5 --rounds 1 --out "$work/tf32"
+        run bf16 30 "$python" benchmarks/train_throughput.py --device cuda --precision bf16 --variants "" \
+          --modes graph --seconds 1.5 --rounds 1 --out "$work/bf16"
+        ;;
+      mps)
+        if ! command -v nvidia-cuda-mps-control >/dev/null; then
+          record mps skipped 0 0 "nvidia-cuda-mps-control is not on this machine"
+        else
+          # A private daemon: only this section's processes (which get these variables) use it.
+          export CUDA_MPS_PIPE_DIRECTORY=$work/mps-pipe CUDA_MPS_LOG_DIRECTORY=$work/mps-log
+          mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+          if timeout 20 nvidia-cuda-mps-control -d >"$work/mps-daemon.log" 2>&1; then
+            run mps 60 "$python" benchmarks/train_throughput.py --device cuda --variants "" --modes "" \
+              --jobs 1,4,8 --seconds 1.5 --out "$work/mps"
+            # Evidence that the jobs went through MPS: the servers it started.
+            echo get_server_list | timeout 10 nvidia-cuda-mps-control >>"$work/mps-daemon.log" 2>&1
+            echo quit | timeout 10 nvidia-cuda-mps-control >>"$work/mps-daemon.log" 2>&1
+          else
+            record mps failed 0 0 "the MPS daemon did not start: see mps-daemon.log"
+          fi
+          unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+        fi
         ;;
       compile)  # not in the default list: torch.compile's warm-up alone can take a minute
         run compile 150 "$python" benchmarks/train_throughput.py --device cuda --variants "" \
@@ -127,12 +159,18 @@ else
 fi
 
 written=$("$python" benchmarks/gpu_report.py --work "$work" --out "$report_dir" --budget "$budget" \
-  --elapsed $(($(date +%s) - started)) --jobs-per-gpu "$per_gpu")
+  --elapsed $(($(date +%s) - started)) --jobs-per-gpu "$per_gpu" --commit "${GPU_CHECK_COMMIT:-}")
 rc=$?
 echo "report: $written (work folder $work)" >&2
-if [[ $rc == 0 && -n ${OUT:-} && -d ${OUT:-} ]]; then
+if [[ -n ${OUT:-} && -d ${OUT:-} ]]; then
+  # $OUT takes few files: the report, and one archive of what it was made from.
   # shellcheck disable=SC2086 # two paths, no spaces
-  cp $written "$OUT"/
-  mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.tsv "$OUT/logs"/ 2>/dev/null
+  [[ $rc == 0 ]] && cp $written "$OUT"/
+  (cd "$work" && find . -maxdepth 1 -type f \( -name '*.log' -o -name '*.tsv' -o -name '*.json' \
+    -o -name '*.md' -o -name '*.xml' \) -print0 >files.lst &&
+    { [[ -d workflow/results ]] && find workflow/results \( -path '*/tables/*' -o -name log.csv \
+      -o -name 'run_summary*' -o -path '*/benchmarks/*' -o -path '*/logs/*' \) -type f -print0 >>files.lst; true; } &&
+    find workflow/.snakemake/log -name '*.log' -type f -print0 >>files.lst 2>/dev/null
+    tar -czf "$OUT/gpu-check-artifacts.tar.gz" --null -T files.lst)
 fi
 exit $rc

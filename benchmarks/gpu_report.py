@@ -21,6 +21,15 @@ sys.path.insert(0, str(REPO / "workflow/scripts"))
 from srstudy.images import atomic_file  # noqa: E402
 
 FLAT_DB = 0.1  # eval PSNR gained over the last quarter of training, at most
+# The benchmarks' JSON in the work folder (one per gpu_check.sh run of a benchmark script).
+BENCHMARKS = (
+    ("study", "benchmarks/study.py"),
+    ("throughput", "benchmarks/train_throughput.py"),
+    ("tf32", "benchmarks/train_throughput.py, TF32 convolutions"),
+    ("bf16", "benchmarks/train_throughput.py, bf16 autocast"),
+    ("mps", "benchmarks/train_throughput.py, concurrent jobs under CUDA MPS"),
+    ("compile", "benchmarks/train_throughput.py, torch.compile"),
+)
 
 
 def gpu_identity() -> dict:
@@ -187,13 +196,27 @@ def targets(parts: dict) -> list[dict]:
     return out
 
 
+def graph_rates(report: dict) -> dict[str, float]:
+    """The default variant's graph-step patches/s per precision, and the fp32 eager
+    baseline's, from the throughput runs (each its own process, one after another)."""
+    rates = {}
+    for name, label in (("throughput", "fp32"), ("tf32", "tf32"), ("bf16", "bf16")):
+        for r in report.get(name) or []:
+            if r["measure"].startswith("train step 'graph'") and r["workflow"] != "failed":
+                rates[label] = float(r["workflow"].replace(",", ""))
+            if name == "throughput" and r["measure"].startswith("train step 'baseline'"):
+                rates["baseline"] = float(r["workflow"].replace(",", ""))
+    return rates
+
+
 def markdown(report: dict, work: Path) -> str:
     gpu = report["gpu"]
     lines = [
         f"# GPU check: {gpu.get('model') or 'no CUDA GPU'}, {report['date']}",
         "",
         f"GPU: {gpu.get('model')} ({gpu.get('memory', '?')}, driver {gpu.get('driver', '?')}, {gpu.get('count', 0)} "
-        f"visible); torch {gpu.get('torch', '?')}, CUDA {gpu.get('cuda', '?')}. Whole check: {report['elapsed_s']} s "
+        f"visible); torch {gpu.get('torch', '?')}, CUDA {gpu.get('cuda', '?')}; commit {report['commit'] or '?'}. "
+        f"Whole check: {report['elapsed_s']} s "
         f"of a {report['budget_s']} s budget; workflow with JOBS_PER_GPU={report['jobs_per_gpu']}.",
         "",
         "## Targets",
@@ -216,11 +239,7 @@ def markdown(report: dict, work: Path) -> str:
             f"{t['tests']} tests: {t['failures']} failed, {t['errors']} errors, {t['skipped']} skipped",
         ]
         lines += [f"- {failure}" for failure in t["failed"]]
-    for name, title in (
-        ("study", "benchmarks/study.py"),
-        ("throughput", "benchmarks/train_throughput.py"),
-        ("compile", "benchmarks/train_throughput.py, torch.compile"),
-    ):
+    for name, title in BENCHMARKS:
         if report[name]:
             lines += [
                 "",
@@ -236,6 +255,14 @@ def markdown(report: dict, work: Path) -> str:
                     f"| {r['measure']} | {r['workflow']} | {r['baseline']} | {ratio} | {r['target']} | "
                     f"{met} | {r['note']} |"
                 )
+    rates = graph_rates(report)
+    if len(rates) > 1 and "baseline" in rates:
+        lines += ["", f"Default variant, patches/s against the fp32 eager baseline ({rates['baseline']:,.0f}): "]
+        lines[-1] += ", ".join(
+            f"graph {label} {rate:,.0f} ({rate / rates['baseline']:.1f}x)"
+            for label, rate in rates.items()
+            if label != "baseline"
+        )
     flow = report["workflow"]
     if flow:
         lines += ["", "## config/gpu.yaml", "", f"Jobs done: {flow['steps_done']} of {flow['steps_total']}."]
@@ -256,19 +283,19 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=0)
     parser.add_argument("--elapsed", type=int, default=0)
     parser.add_argument("--jobs-per-gpu", type=int, default=1)
+    parser.add_argument("--commit", default="", help="the commit checked (the GPU machine has no git)")
     args = parser.parse_args()
     gpu = gpu_identity()
     report = {
         "gpu": gpu,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": args.commit,
         "budget_s": args.budget,
         "elapsed_s": args.elapsed,
         "jobs_per_gpu": args.jobs_per_gpu,
         "sections": sections(args.work),
         "tests": tests(args.work),
-        "study": benchmark_rows(args.work, "study"),
-        "throughput": benchmark_rows(args.work, "throughput"),
-        "compile": benchmark_rows(args.work, "compile"),
+        **{name: benchmark_rows(args.work, name) for name, _ in BENCHMARKS},
         "workflow": workflow(args.work),
     }
     report["targets"] = targets(report)

@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--tf32", action="store_true", help="TF32 convolutions (CUDA)")
     parser.add_argument("--variants", default="default", help="'all' (the thesis's) or a comma-separated list")
-    parser.add_argument("--modes", help="comma-separated subset of baseline,eager,graph,compile")
+    parser.add_argument("--modes", help="comma-separated subset of baseline,eager,graph,compile ('': none)")
     parser.add_argument("--jobs", default="", help="concurrent job counts to measure, e.g. 1,2,4,8")
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per figure")
     parser.add_argument("--rounds", type=int, default=3, help="turns each step mode takes (median kept)")
@@ -270,7 +270,8 @@ def main() -> None:
         return text
 
     default = variant_spec(config, "default")
-    modes = args.modes.split(",") if args.modes else modes_for(device, args.precision)
+    # --modes "": no step-mode rows (e.g. only the concurrent jobs)
+    modes = [m for m in args.modes.split(",") if m] if args.modes is not None else modes_for(device, args.precision)
     # torch.compile takes the longest to warm up: measured last, after everything else.
     early = [m for m in modes if m != "compile"]
     rates = raw["modes"]
