@@ -5,6 +5,9 @@ whether this run met it. Only figures measured in this run are written; a sectio
 failed, timed out or was skipped says so instead.
 
     python benchmarks/gpu_report.py --work /tmp/gpu-check.XXXX --out benchmarks/results
+
+The work folder also comes back from the GPU machine as gpu-check-artifacts.tar.gz: a
+report can be written again from it anywhere (the GPU's identity is kept in gpu.json).
 """
 
 import argparse
@@ -268,6 +271,8 @@ def markdown(report: dict, work: Path) -> str:
         lines += ["", "## config/gpu.yaml", "", f"Jobs done: {flow['steps_done']} of {flow['steps_total']}."]
         for scale, row in (flow.get("gain_over_bicubic_db") or {}).items():
             lines.append(f"- x{scale}, Y-PSNR over bicubic (dB): " + ", ".join(f"{v} {g:+.2f}" for v, g in row.items()))
+    if report.get("notes"):
+        lines += ["", "## Notes", "", report["notes"].strip()]
     for s in report["sections"]:
         log = work / f"{s['section']}.log"
         if s["status"] in ("failed", "timeout") and log.exists():
@@ -284,8 +289,14 @@ def main() -> None:
     parser.add_argument("--elapsed", type=int, default=0)
     parser.add_argument("--jobs-per-gpu", type=int, default=1)
     parser.add_argument("--commit", default="", help="the commit checked (the GPU machine has no git)")
+    parser.add_argument("--notes", type=Path, help="Markdown to add under 'Notes' (e.g. how a report was assembled)")
     args = parser.parse_args()
-    gpu = gpu_identity()
+    # The identity of the GPU the sections ran on, kept in the work folder, so a report
+    # can be written again elsewhere from what came back.
+    identity = args.work / "gpu.json"
+    gpu = json.loads(identity.read_text()) if identity.exists() else gpu_identity()
+    if not identity.exists():
+        identity.write_text(json.dumps(gpu))
     report = {
         "gpu": gpu,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -302,6 +313,7 @@ def main() -> None:
     stem = re.sub(r"[^A-Za-z0-9]+", "-", gpu.get("model") or "no-cuda").strip("-")
     stem += "_" + time.strftime("%Y-%m-%d", time.gmtime())
     args.out.mkdir(parents=True, exist_ok=True)
+    report["notes"] = args.notes.read_text() if args.notes else ""
     text = markdown(report, args.work)
     for suffix, content in ((".md", text), (".json", json.dumps(report, indent=1, default=str))):
         with atomic_file(args.out / f"{stem}{suffix}", suffix) as tmp:
