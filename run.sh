@@ -74,7 +74,9 @@ environment variables:
   CORES          cores Snakemake may use (default: all)
   GPU_SLOTS      how many gpu=1 jobs (train, upscale, search) run at once (default:
                  JOBS_PER_GPU per GPU that nvidia-smi lists, else one per CPU core)
-  JOBS_PER_GPU   gpu jobs sharing one GPU, each pinned to it by the slot it holds (default 1)
+  JOBS_PER_GPU   gpu jobs sharing one GPU, each pinned to it by the slot it holds (default 1);
+                 above 1, a private CUDA MPS daemon lets their kernels share the GPU
+  MPS            off: no MPS daemon (jobs sharing a GPU then take turns on it)
   SRSTUDY_DEBUG  set to 1 to print full tracebacks of failed jobs in the terminal too
 
 examples:
@@ -133,6 +135,10 @@ case $command in
   study)
     setup
     split_targets "$@"
+    # shellcheck source=workflow/scripts/mps.sh
+    source workflow/scripts/mps.sh
+    mps_start
+    trap mps_stop EXIT
     # --resources=...: with '=' the option takes this one value, not the words after it.
     .venv/bin/snakemake "${TARGETS[@]}" --cores "${CORES:-all}" --resources="gpu=${GPU_SLOTS:-$(gpu_slots)}" \
       "${OPTIONS[@]}"

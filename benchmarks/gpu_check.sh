@@ -9,8 +9,8 @@
 # figures). The workflow goes first: the study's answer is what a short GPU lease is for,
 # and a bug that breaks it shows in seconds and leaves the time to the measures after it.
 #   setup       the wheelhouse installed beside the machine's Python (CUDA torch & co)
-#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU
-#               (its own aim: <= 6 min)
+#   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU,
+#               under CUDA MPS where the machine has it, as run.sh runs it (aim: <= 6 min)
 #   throughput  benchmarks/train_throughput.py --device cuda: step modes, every thesis
 #               variant and the projected thesis.yaml time, 1/2/4/8 concurrent jobs
 #   tests       pytest -m cuda (tests/test_cuda.py)
@@ -24,7 +24,7 @@
 #
 # Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
 # SECTIONS (default "workflow throughput tests study precision mps"; add compile for the
-# torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 4),
+# torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 8),
 # GPU_CHECK_OUT (report folder, default benchmarks/results), GPU_CHECK_COMMIT (the commit
 # checked, for the report; the GPU machine gets a working tree without git). Without CUDA
 # every section is reported as skipped and the script exits 0 (GPU_CHECK_FORCE=1 runs them
@@ -35,12 +35,14 @@ repo=$PWD
 started=$(date +%s)
 budget=${BUDGET_S:-470}
 sections=${SECTIONS:-workflow throughput tests study precision mps}
-per_gpu=${JOBS_PER_GPU:-4}
+per_gpu=${JOBS_PER_GPU:-8}
 report_dir=${GPU_CHECK_OUT:-benchmarks/results}
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 status=$work/sections.tsv
 : >"$status"
 python=${PYTHON:-python3}
+# shellcheck source=workflow/scripts/mps.sh
+source workflow/scripts/mps.sh
 
 left() { echo $((budget - ($(date +%s) - started))); }
 
@@ -108,10 +110,13 @@ else
     case $name in
       workflow)
         mkdir -p "$work/workflow"
+        # As run.sh study runs it: several jobs per GPU under MPS.
+        JOBS_PER_GPU=$per_gpu mps_start "$work/workflow-mps" 2>>"$work/workflow-mps.log"
         # greedy scheduler: the wheelhouse leaves out pulp (the ILP scheduler's solver).
         JOBS_PER_GPU=$per_gpu run workflow 330 "$python" -m snakemake -s "$repo/Snakefile" \
           --directory "$work/workflow" --configfile "$repo/config/gpu.yaml" --cores 16 \
           --resources gpu="$per_gpu" --scheduler greedy --keep-going
+        mps_stop
         ;;
       tests)
         run tests 80 "$python" -m pytest tests/test_cuda.py -m cuda -q -p no:cacheprovider \
@@ -134,19 +139,16 @@ else
         if ! command -v nvidia-cuda-mps-control >/dev/null; then
           record mps skipped 0 0 "nvidia-cuda-mps-control is not on this machine"
         else
-          # A private daemon: only this section's processes (which get these variables) use it.
-          export CUDA_MPS_PIPE_DIRECTORY=$work/mps-pipe CUDA_MPS_LOG_DIRECTORY=$work/mps-log
-          mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-          if timeout 20 nvidia-cuda-mps-control -d >"$work/mps-daemon.log" 2>&1; then
+          JOBS_PER_GPU=8 mps_start "$work/mps" 2>>"$work/mps-daemon.log"
+          if [[ -n ${SRSTUDY_MPS_STARTED:-} ]]; then
             run mps 60 "$python" benchmarks/train_throughput.py --device cuda --variants "" --modes "" \
-              --jobs 1,4,8 --seconds 1.5 --out "$work/mps"
+              --jobs 1,4,8 --seconds 1 --out "$work/mps"
             # Evidence that the jobs went through MPS: the servers it started.
             echo get_server_list | timeout 10 nvidia-cuda-mps-control >>"$work/mps-daemon.log" 2>&1
-            echo quit | timeout 10 nvidia-cuda-mps-control >>"$work/mps-daemon.log" 2>&1
+            mps_stop
           else
             record mps failed 0 0 "the MPS daemon did not start: see mps-daemon.log"
           fi
-          unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
         fi
         ;;
       compile)  # not in the default list: torch.compile's warm-up alone can take a minute
