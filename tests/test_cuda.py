@@ -7,6 +7,7 @@ is skipped, with the reason."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -56,7 +57,11 @@ def test_training_on_the_gpu_lowers_the_loss(h5_sets, tmp_path, step, precision)
 
 def test_the_cuda_graph_computes_the_eager_step(cuda):
     """Same planes, origins and initial weights: 3 warm-up steps, a capture, then replays
-    against the eager step. cuDNN may pick other kernels for a graph, so close, not equal."""
+    against the eager step. cuDNN may pick other kernels for a graph, so close, not equal:
+    the loss sums agree, and so does what training did to each weight tensor, in norm.
+    Not per element: Adam's first steps are close to sign descent, so a weight whose
+    gradient is near zero moves by +-lr either way when another kernel rounds otherwise
+    (seen on an H200: 1.1% of the weights apart by up to 3.2e-5 after 40 steps at lr 1e-4)."""
     torch.backends.cudnn.benchmark = True
     generator = torch.Generator().manual_seed(0)
     lr, hr = (torch.randint(0, 256, (2, 80, 90), dtype=torch.uint8, generator=generator).to(cuda) for _ in "lh")
@@ -67,6 +72,7 @@ def test_the_cuda_graph_computes_the_eager_step(cuda):
     for mode in ("eager", "graph"):
         torch.manual_seed(0)
         model = build_model(spec).to(cuda).to(memory_format=torch.channels_last)
+        start = [p.detach().clone() for p in model.parameters()]
         optimizer = make_optimizer(model, spec, cuda, mode)
         assert optimizer.param_groups[0]["fused"]
         runner = TrainSteps(
@@ -81,8 +87,9 @@ def test_the_cuda_graph_computes_the_eager_step(cuda):
     (eager_total, _, _), eager_weights = results["eager"]
     (graph_total, bad, _), graph_weights = results["graph"]
     assert bad is None and graph_total == pytest.approx(eager_total, rel=1e-4)
-    for a, b in zip(eager_weights, graph_weights, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    for initial, a, b in zip(start, eager_weights, graph_weights, strict=True):
+        trained = (a - initial).norm()
+        assert trained > 0 and (b - a).norm() <= 0.01 * trained, (float((b - a).norm()), float(trained))
 
 
 def test_training_resumes_bit_identically_on_the_same_gpu(h5_sets, tmp_path, cuda):  # noqa: F811
@@ -195,3 +202,19 @@ def test_jobs_land_on_the_gpu_of_their_slot(tmp_path):
     assert all(p["count"] == 1 for p in placed)
     assert sorted(p["uuid"] for p in placed) == sorted(u for u in uuids for _ in range(per_gpu))
     assert all(p["uuid"] == uuids[int(p["gpu"])] for p in placed)
+
+
+@pytest.mark.skipif(shutil.which("nvidia-cuda-mps-control") is None, reason="no CUDA MPS on this machine")
+def test_gpu_jobs_go_through_the_mps_daemon_run_sh_starts(tmp_path):
+    """workflow/scripts/mps.sh, as run.sh study uses it with JOBS_PER_GPU > 1: a CUDA
+    process started after mps_start goes through the daemon (it starts an MPS server)."""
+    job = f"{sys.executable} -c \"import torch; torch.ones(1, device='cuda').sum().item(); print('job-ok')\""
+    script = (
+        f"source workflow/scripts/mps.sh; JOBS_PER_GPU=2 mps_start {tmp_path}/mps; "
+        f"{job}; echo servers=$(echo get_server_list | nvidia-cuda-mps-control | tr '\\n' ,); mps_stop"
+    )
+    result = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = result.stdout
+    assert result.returncode == 0 and "job-ok" in out, result.stderr[-2000:]
+    servers = re.search(r"servers=(\S*)", out).group(1)
+    assert re.fullmatch(r"(\d+,)+", servers), out
