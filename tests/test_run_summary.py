@@ -12,7 +12,7 @@ from srstudy import figures
 from srstudy.config import frame_ids
 from srstudy.dataset import bicubic_eval_psnr
 from srstudy.images import psnr_from_mse, read_rgb
-from srstudy.run_summary import convergence
+from srstudy.run_summary import convergence, precision_text
 
 
 def log_of(psnr):
@@ -35,6 +35,19 @@ def test_convergence_by_hand(psnr, best, gain, converged):
     assert (math.isnan(gain) and math.isnan(result["last_quarter_gain_db"])) or result[
         "last_quarter_gain_db"
     ] == pytest.approx(gain)
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "text"),
+    [
+        ({"precision": "fp32", "tf32": True}, "fp32 (TF32 convolutions)"),
+        ({"precision": "fp32", "tf32": False}, "fp32"),
+        ({"precision": "bf16", "tf32": True}, "bf16"),  # autocast convolutions are bf16 already
+        ({}, "fp32"),  # checkpoints from before precision was recorded
+    ],
+)
+def test_the_training_precision_names_tf32(checkpoint, text):
+    assert precision_text(checkpoint) == text
 
 
 def test_the_threshold_is_the_configured_one():

@@ -29,6 +29,13 @@ from srstudy.train import grid_patch_count
 DEFAULT_GAIN_DB = 0.1
 
 
+def precision_text(checkpoint: dict) -> str:
+    """The arithmetic a model trained in: TF32 convolutions change fp32's numerics, so a
+    reader must see them."""
+    precision = checkpoint.get("precision", "fp32")
+    return f"{precision} (TF32 convolutions)" if precision == "fp32" and checkpoint.get("tf32") else precision
+
+
 def layers_text(layers: list[dict]) -> str:
     """``9x9:64, 5x5:32, 5x5:1``."""
     return ", ".join(f"{layer['kernel']}x{layer['kernel']}:{layer['channels']}" for layer in layers)
@@ -86,7 +93,7 @@ def model_rows(
                 "patches_per_epoch": steps * batch if not math.isnan(steps) else math.nan,
                 "patches": steps * batch * epochs if not math.isnan(steps) else math.nan,
                 "train_frames": shape[0] if shape else math.nan,
-                "precision": checkpoint.get("precision", "fp32"),
+                "precision": precision_text(checkpoint),
                 "device": checkpoint.get("device", ""),
                 "torch": checkpoint.get("torch", ""),
                 "best_eval_psnr_y": float(checkpoint["eval_psnr_y"]),
