@@ -18,12 +18,14 @@
 #   precision   the default variant's graph step with TF32 convolutions and in bf16
 #   mps         1/4/8 concurrent jobs again under CUDA MPS (kernels of several processes
 #               then share the GPU instead of taking turns), where the machine has it
+#   profile     benchmarks/gpu_profile.py: the kernels a training step and a 2160p
+#               inference spend their time in (profile.md in the archive)
 # Then benchmarks/gpu_report.py writes benchmarks/results/<gpu-model>_<date>.{md,json}
 # (and copies them to $OUT when it is set, with one archive of the logs, the benchmarks'
 # raw JSON and the workflow's tables and training logs).
 #
 # Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
-# SECTIONS (default "workflow throughput tests study precision mps"; add compile for the
+# SECTIONS (default "workflow throughput tests study precision mps profile"; add compile for the
 # torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 8),
 # GPU_CHECK_OUT (report folder, default benchmarks/results), GPU_CHECK_COMMIT (the commit
 # checked, for the report; the GPU machine gets a working tree without git). Without CUDA
@@ -34,7 +36,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 started=$(date +%s)
 budget=${BUDGET_S:-470}
-sections=${SECTIONS:-workflow throughput tests study precision mps}
+sections=${SECTIONS:-workflow throughput tests study precision mps profile}
 per_gpu=${JOBS_PER_GPU:-8}
 report_dir=${GPU_CHECK_OUT:-benchmarks/results}
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
@@ -150,6 +152,9 @@ else
             record mps failed 0 0 "the MPS daemon did not start: see mps-daemon.log"
           fi
         fi
+        ;;
+      profile)
+        run profile 40 "$python" benchmarks/gpu_profile.py --out "$work/profile"
         ;;
       compile)  # not in the default list: torch.compile's warm-up alone can take a minute
         run compile 150 "$python" benchmarks/train_throughput.py --device cuda --variants "" \

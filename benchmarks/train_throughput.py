@@ -134,6 +134,7 @@ def worker(args) -> None:
     place_on_gpu(args.slot_dir)  # before CUDA starts
     device = select_device(args.device)
     set_tf32(args.tf32)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as train() runs: kernels tuned to the shape
     spec = variant_spec(thesis(), "default")
     planes = resident_planes(device, args.frames, UHD if device.type == "cuda" else (540, 960))
     mode = resolve_step_mode("auto", device, args.precision)
@@ -248,6 +249,7 @@ def main() -> None:
 
     device = select_device(args.device)
     set_tf32(args.tf32)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as train() runs: kernels tuned to the shape
     args.frames = args.frames or (30 if device.type == "cuda" else 4)
     size = UHD if device.type == "cuda" else (540, 960)
     header = f"torch {torch.__version__}, {device}"

@@ -1,0 +1,159 @@
+"""Where a training step and a 2160p inference spend their GPU time: the CUDA kernels of
+the default variant, by total time, from torch.profiler. The fast step modes replay a CUDA
+graph, which the profiler sees as one launch, so the step is profiled eagerly (same
+kernels, one launch each) next to its graph time per step.
+
+    python benchmarks/gpu_profile.py --out benchmarks/results/profile
+    python benchmarks/gpu_profile.py --device cpu --size 270x480       # a rehearsal: CPU ops
+
+Writes <out>.md (tables of the top kernels) and <out>.json.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow/scripts"))
+from srstudy.images import atomic_file  # noqa: E402
+from srstudy.models import build_model, set_tf32  # noqa: E402
+from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patches  # noqa: E402
+from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for  # noqa: E402
+
+SPEC = {
+    "layers": [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}],
+    "activation": "relu",
+    "lr": 1e-4,
+    "last_layer_lr_factor": 0.1,
+}
+BATCH, PATCH = 16, 33
+
+
+def synchronize(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def profiled(device):
+    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
+    return profile(activities=[activity])
+
+
+def self_time_us(event, device) -> float:
+    return event.self_device_time_total if device.type == "cuda" else event.self_cpu_time_total
+
+
+def kernels(prof, device, top: int) -> list[dict]:
+    """The top kernels (CPU: operators) by their own total time, as rows."""
+    kind = torch.autograd.DeviceType.CUDA if device.type == "cuda" else torch.autograd.DeviceType.CPU
+    events = [e for e in prof.key_averages() if e.device_type == kind and self_time_us(e, device) > 0]
+    total = sum(self_time_us(e, device) for e in events) or 1.0
+    events.sort(key=lambda e: self_time_us(e, device), reverse=True)
+    return [
+        {
+            "kernel": e.key[:110],
+            "calls": e.count,
+            "total_ms": round(self_time_us(e, device) / 1e3, 3),
+            "share": round(self_time_us(e, device) / total, 4),
+        }
+        for e in events[:top]
+    ]
+
+
+def training(device, size, precision: str, steps: int, top: int) -> dict:
+    torch.manual_seed(0)
+    model = build_model(SPEC).to(device).to(memory_format=torch.channels_last)
+    lr, hr = (torch.randint(0, 256, (8, *size), dtype=torch.uint8, device=device) for _ in "lh")
+    origins = sample_patches(torch.Generator().manual_seed(1), hr.shape, PATCH, steps * BATCH).to(device)
+    out = {}
+    for mode in ("eager", "graph") if device.type == "cuda" else ("eager",):
+        optimizer = make_optimizer(model, SPEC, device, mode)
+        runner = TrainSteps(
+            model, optimizer, grad_scaler(device, precision), lr, hr, PATCH, BATCH, steps * BATCH, precision, mode
+        )
+        runner.begin_epoch(origins)
+        for _ in range(min(20, steps)):  # warm-up: kernel choice, graph capture
+            runner.step()
+        runner.readback()
+        if mode == "eager":
+            runner.begin_epoch(origins)
+            with profiled(device) as prof:
+                for _ in range(steps):
+                    runner.step()
+                synchronize(device)
+            out["kernels"] = kernels(prof, device, top)
+            out["kernel_ms_per_step"] = sum(k["total_ms"] for k in kernels(prof, device, 10**6)) / steps
+        runner.begin_epoch(origins)
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            runner.step()
+        runner.readback()
+        synchronize(device)
+        out[f"{mode}_ms_per_step"] = (time.perf_counter() - start) * 1e3 / steps
+    return out
+
+
+def inference(device, size, precision: str, top: int) -> dict:
+    model = prepare_for_inference(build_model(SPEC), device)
+    plane = torch.rand(size).numpy()
+    tile = tile_for("auto", device)
+    halo = 8  # the default's receptive radius (4 + 2 + 2)
+    infer_tiled(model, plane, halo, tile, device, precision)  # warm-up: kernel choice
+    with profiled(device) as prof:
+        infer_tiled(model, plane, halo, tile, device, precision)
+        synchronize(device)
+    return {"tile": tile, "kernels": kernels(prof, device, top)}
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# GPU profile: {report['gpu']}, {report['date']}", "", report["setting"], ""]
+    for name, part in report["parts"].items():
+        lines += [f"## {name}", ""]
+        lines += [f"- {key}: {value:.3f}" for key, value in part.items() if key.endswith("per_step")]
+        lines += ["", "| kernel | calls | total ms | share |", "|---|---:|---:|---:|"]
+        lines += [f"| `{k['kernel']}` | {k['calls']} | {k['total_ms']} | {k['share']:.1%} |" for k in part["kernels"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--tf32", action="store_true")
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (a rehearsal)")
+    parser.add_argument("--size", default="2160x3840", help="planes, HEIGHTxWIDTH (default 2160x3840)")
+    parser.add_argument("--steps", type=int, default=200, help="training steps profiled and timed")
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=REPO / "results/benchmarks/gpu_profile")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_profile.py: no CUDA GPU here (--device cpu rehearses it on the CPU)")
+    size = tuple(int(n) for n in args.size.split("x"))
+    set_tf32(args.tf32)
+    torch.backends.cudnn.benchmark = True  # as the train and upscale jobs run
+    report = {
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "setting": f"default SRCNN, {args.precision}, tf32 {args.tf32}, batch {BATCH} of {PATCH}x{PATCH}; "
+        f"inference: one {size[1]}x{size[0]} plane; torch {torch.__version__}",
+        "parts": {
+            "training step": training(device, size, args.precision, args.steps, args.top),
+            f"{size[1]}x{size[0]} inference": inference(device, size, args.precision, args.top),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in ((".md", markdown(report)), (".json", json.dumps(report, indent=1))):
+        with atomic_file(args.out.with_suffix(suffix), suffix) as tmp:
+            Path(tmp).write_text(text)
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
