@@ -32,12 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-from srstudy.images import atomic_file  # noqa: E402
-from study import default_spec, real_planes  # noqa: E402
+from common import REPO, write_results
+from data import default_spec, real_planes
 
 # The child: the workflow's train() with TrainSteps.step wrapped to count finished steps into
 # a memory-mapped int64 (readable by the parent after a SIGKILL).
@@ -225,11 +221,7 @@ def main() -> None:
         )
     table = "\n".join(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(args.out.with_suffix(".md"), ".md") as tmp:
-        tmp.write_text(table + "\n")
-    with atomic_file(args.out.with_suffix(".json"), ".json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.out, table + "\n", report)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.images import atomic_file  # noqa: E402
+from common import REPO, table, write_results
 
 FLAT_DB = 0.1  # eval PSNR gained over the last quarter of training, at most
 
@@ -222,20 +220,7 @@ def markdown(report: dict, work: Path) -> str:
         ("compile", "benchmarks/train_throughput.py, torch.compile"),
     ):
         if report[name]:
-            lines += [
-                "",
-                f"## {title}",
-                "",
-                "| measure | workflow | baseline | ratio | target | met | note |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for r in report[name]:
-                ratio = "" if r["ratio"] is None else f"{r['ratio']:.3g}"
-                met = {True: "yes", False: "**no**", None: ""}[r["met"]]
-                lines.append(
-                    f"| {r['measure']} | {r['workflow']} | {r['baseline']} | {ratio} | {r['target']} | "
-                    f"{met} | {r['note']} |"
-                )
+            lines += ["", f"## {title}", "", table(report[name])]
     flow = report["workflow"]
     if flow:
         lines += ["", "## config/gpu.yaml", "", f"Jobs done: {flow['steps_done']} of {flow['steps_total']}."]
@@ -276,9 +261,7 @@ def main() -> None:
     stem += "_" + time.strftime("%Y-%m-%d", time.gmtime())
     args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(report, args.work)
-    for suffix, content in ((".md", text), (".json", json.dumps(report, indent=1, default=str))):
-        with atomic_file(args.out / f"{stem}{suffix}", suffix) as tmp:
-            Path(tmp).write_text(content)
+    write_results(args.out / stem, text, report)  # the stem has no dot for with_suffix to cut
     print(text, file=sys.stderr)
     print(args.out / f"{stem}.md", args.out / f"{stem}.json")
 
