@@ -59,7 +59,7 @@ def resident_planes(device: torch.device, frames: int, size) -> tuple[torch.Tens
     return lr.to(device), hr.to(device)
 
 
-def rate(device, spec, planes, mode: str, precision: str, seconds: float, warmup: int = 10) -> dict:
+def rate(device, spec, planes, *, mode: str, precision: str, seconds: float, warmup: int = 10) -> dict:
     """Patches/s of ``mode`` ('baseline' or a TrainSteps mode) over about ``seconds``."""
     torch.manual_seed(0)
     model = build_model(spec).to(device).to(memory_format=torch.channels_last)
@@ -192,7 +192,7 @@ def concurrent(args, count: int, slot_dir: Path) -> dict:
     return {"patches_per_s": sum(r["patches_per_s"] for r in results), "per_job": results}
 
 
-def mode_row(mode, result, base, device, precision) -> dict:
+def mode_row(mode, result, *, base, device, precision) -> dict:
     if "error" in result:
         return row(f"train step '{mode}', default variant", "failed", "", None, "", False, result["error"])
     ratio = result["patches_per_s"] / base if base and mode != "baseline" else None
@@ -210,10 +210,10 @@ def mode_row(mode, result, base, device, precision) -> dict:
     )
 
 
-def measure_mode(device, spec, planes, mode, precision, seconds) -> dict:
+def measure_mode(device, spec, planes, *, mode, precision, seconds) -> dict:
     print(f"measuring mode {mode} ...", file=sys.stderr, flush=True)
     try:
-        return rate(device, spec, planes, mode, precision, seconds)
+        return rate(device, spec, planes, mode=mode, precision=precision, seconds=seconds)
     except Exception as error:  # a mode that fails here is a finding, not a crash
         first = str(error).splitlines()[0] if str(error) else ""
         return {"error": f"{type(error).__name__}: {first}"}
@@ -231,12 +231,14 @@ def mode_rows(args, device, spec, planes, modes: list[str], raw: dict) -> Iterat
     rounds = {mode: [] for mode in modes}
     for _ in range(args.rounds):
         for mode in modes:
-            rounds[mode].append(measure_mode(device, spec, planes, mode, args.precision, args.seconds))
+            rounds[mode].append(
+                measure_mode(device, spec, planes, mode=mode, precision=args.precision, seconds=args.seconds)
+            )
     for mode in modes:
         good = sorted((r for r in rounds[mode] if "error" not in r), key=lambda r: r["patches_per_s"])
         rates[mode] = good[len(good) // 2] if good else rounds[mode][0]
         rates[mode]["rounds"] = [round(r["patches_per_s"], 1) for r in good]
-        yield mode_row(mode, rates[mode], base_rate(rates), device, args.precision)
+        yield mode_row(mode, rates[mode], base=base_rate(rates), device=device, precision=args.precision)
 
 
 def variant_rows(args, device, planes, config: dict, raw: dict) -> Iterator[dict]:
@@ -257,7 +259,7 @@ def variant_rows(args, device, planes, config: dict, raw: dict) -> Iterator[dict
         measured = (
             rates[best_mode]
             if name == "default"
-            else rate(device, spec, planes, best_mode, args.precision, args.seconds)
+            else rate(device, spec, planes, mode=best_mode, precision=args.precision, seconds=args.seconds)
         )
         variant_rates[name] = measured["patches_per_s"]
         seconds = len(config["scales"]) * per_model / measured["patches_per_s"]
@@ -368,8 +370,12 @@ def main() -> None:
             write()
     if "compile" in modes:
         rates = raw["modes"]
-        rates["compile"] = measure_mode(device, default, planes, "compile", args.precision, args.seconds)
-        rows.append(mode_row("compile", rates["compile"], base_rate(rates), device, args.precision))
+        rates["compile"] = measure_mode(
+            device, default, planes, mode="compile", precision=args.precision, seconds=args.seconds
+        )
+        rows.append(
+            mode_row("compile", rates["compile"], base=base_rate(rates), device=device, precision=args.precision)
+        )
     print(write())
 
 

@@ -91,3 +91,14 @@ print(json.dumps({{"text": text, "report": gpu_report.markdown(
     assert (tmp_path / "t.md").read_text() == found["text"]
     table = "\n".join(lines[4:]).strip()  # the GPU check's report shows the same table
     assert table in found["report"]
+
+
+def test_fault_summary_of_a_run_that_ended_before_any_kill():
+    code = """
+import json, faults
+print(json.dumps([faults.summary("SIGTERM", [], 50), faults.summary("SIGKILL", [
+    {"steps_redone": 3, "exit_seconds": 0.1}, {"steps_redone": 60, "exit_seconds": 0.3}], 50)]))
+"""
+    none, two = json.loads(run_in_benchmarks(code))
+    assert none["kills"] == 0 and none["worst_steps_redone"] is None and none["within_one_interval"] is None
+    assert two["kills"] == 2 and two["worst_steps_redone"] == 60 and two["within_one_interval"] is False
