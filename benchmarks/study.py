@@ -4,7 +4,7 @@ measure in benchmarks/measures/, each with its own options; this script runs a c
 set of them and writes one table.
 
     .venv/bin/python benchmarks/study.py                  # every measure; e2e runs the demo (~10 min)
-    .venv/bin/python benchmarks/study.py --skip e2e       # the rest: ~2 min on 2 cores
+    .venv/bin/python benchmarks/study.py --skip e2e       # the rest: ~3 min on 2 cores
     .venv/bin/python benchmarks/study.py --only inference,memory,vram --device cuda
 
 The table goes to stdout and to results/benchmarks/study.{md,json}.
