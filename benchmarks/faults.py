@@ -32,12 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-from srstudy.images import atomic_file  # noqa: E402
-from study import default_spec, real_planes  # noqa: E402
+from common import REPO, write_results
+from data import default_spec, real_planes
 
 # The child: the workflow's train() with TrainSteps.step wrapped to count finished steps into
 # a memory-mapped int64 (readable by the parent after a SIGKILL).
@@ -74,7 +70,7 @@ def start(args: dict, counter: Path) -> subprocess.Popen:
     )
 
 
-def kill_once(args: dict, work: Path, number: int, rng: random.Random, window: float, per_epoch: int) -> dict:
+def kill_once(args: dict, work: Path, *, number: int, rng: random.Random, window: float, per_epoch: int) -> dict:
     """Start (or resume) the run, kill it with ``number`` at a random moment once it
     trains, and count the steps done but not saved."""
     state = Path(args["state_path"])
@@ -127,7 +123,7 @@ def run_to_end(args: dict, work: Path) -> tuple[dict, float]:
     return torch.load(args["model_path"], map_location="cpu", weights_only=True), time.monotonic() - first_step
 
 
-def campaign(number: int, kills: int, base: dict, work: Path, rng: random.Random, window: float, per_epoch: int):
+def campaign(number: int, kills: int, *, base: dict, work: Path, rng: random.Random, window: float, per_epoch: int):
     out = work / signal.Signals(number).name
     out.mkdir(parents=True)
     args = {
@@ -138,7 +134,7 @@ def campaign(number: int, kills: int, base: dict, work: Path, rng: random.Random
     }
     results = []
     while len(results) < kills:
-        result = kill_once(args, out, number, rng, window, per_epoch)
+        result = kill_once(args, out, number=number, rng=rng, window=window, per_epoch=per_epoch)
         if result["finished"]:
             break  # the run ended before the kill: nothing more to kill
         results.append(result)
@@ -148,6 +144,10 @@ def campaign(number: int, kills: int, base: dict, work: Path, rng: random.Random
 
 def summary(name: str, results: list[dict], interval: int) -> dict:
     redone = [r["steps_redone"] for r in results]
+    if not results:  # the run finished before the first kill: nothing to summarise, not a crash
+        return {"kill": name, "kills": 0, "save_every_steps": interval} | dict.fromkeys(
+            ("median_steps_redone", "worst_steps_redone", "within_one_interval", "median_exit_seconds")
+        )
     return {
         "kill": name,
         "kills": len(results),
@@ -200,7 +200,9 @@ def main() -> None:
         rows = []
         for number in (signal.SIGKILL, signal.SIGTERM):
             print(f"{signal.Signals(number).name}: {args.kills} kills at random moments", flush=True)
-            results, final = campaign(number, args.kills, base, work, rng, window, args.steps_per_epoch)
+            results, final = campaign(
+                number, args.kills, base=base, work=work, rng=rng, window=window, per_epoch=args.steps_per_epoch
+            )
             identical = all(torch.equal(v, final["state_dict"][k]) for k, v in straight["state_dict"].items())
             name = signal.Signals(number).name
             rows.append({**summary(name, results, args.save_every_steps), "final_identical": identical})
@@ -225,11 +227,7 @@ def main() -> None:
         )
     table = "\n".join(lines)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(args.out.with_suffix(".md"), ".md") as tmp:
-        tmp.write_text(table + "\n")
-    with atomic_file(args.out.with_suffix(".json"), ".json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(args.out, table + "\n", report)
 
 
 if __name__ == "__main__":

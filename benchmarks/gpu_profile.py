@@ -10,20 +10,16 @@ Writes <out>.md (tables of the top kernels) and <out>.json.
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
+from common import REPO, synchronize, write_results
+from srstudy.models import build_model, set_tf32
+from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patches
+from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
 from torch.profiler import ProfilerActivity, profile
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.images import atomic_file  # noqa: E402
-from srstudy.models import build_model, set_tf32  # noqa: E402
-from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patches  # noqa: E402
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for  # noqa: E402
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}],
@@ -32,11 +28,6 @@ SPEC = {
     "last_layer_lr_factor": 0.1,
 }
 BATCH, PATCH = 16, 33
-
-
-def synchronize(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def profiled(device):
@@ -148,10 +139,7 @@ def main() -> None:
             f"{size[1]}x{size[0]} inference": inference(device, size, args.precision, args.top),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    for suffix, text in ((".md", markdown(report)), (".json", json.dumps(report, indent=1))):
-        with atomic_file(args.out.with_suffix(suffix), suffix) as tmp:
-            Path(tmp).write_text(text)
+    write_results(args.out, markdown(report), report)
     print(markdown(report))
 
 

@@ -19,9 +19,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.images import atomic_file  # noqa: E402
+from common import REPO, table, write_results
 
 FLAT_DB = 0.1  # eval PSNR gained over the last quarter of training, at most
 # The benchmarks' JSON in the work folder (one per gpu_check.sh run of a benchmark script).
@@ -218,7 +216,7 @@ def markdown(report: dict, work: Path) -> str:
         f"# GPU check: {gpu.get('model') or 'no CUDA GPU'}, {report['date']}",
         "",
         f"GPU: {gpu.get('model')} ({gpu.get('memory', '?')}, driver {gpu.get('driver', '?')}, {gpu.get('count', 0)} "
-        f"visible); torch {gpu.get('torch', '?')}, CUDA {gpu.get('cuda', '?')}; commit {report['commit'] or '?'}. "
+        f"visible); torch {gpu.get('torch', '?')}, CUDA {gpu.get('cuda', '?')}; commit {report.get('commit') or '?'}. "
         f"Whole check: {report['elapsed_s']} s "
         f"of a {report['budget_s']} s budget; workflow with JOBS_PER_GPU={report['jobs_per_gpu']}.",
         "",
@@ -243,21 +241,8 @@ def markdown(report: dict, work: Path) -> str:
         ]
         lines += [f"- {failure}" for failure in t["failed"]]
     for name, title in BENCHMARKS:
-        if report[name]:
-            lines += [
-                "",
-                f"## {title}",
-                "",
-                "| measure | workflow | baseline | ratio | target | met | note |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for r in report[name]:
-                ratio = "" if r["ratio"] is None else f"{r['ratio']:.3g}"
-                met = {True: "yes", False: "**no**", None: ""}[r["met"]]
-                lines.append(
-                    f"| {r['measure']} | {r['workflow']} | {r['baseline']} | {ratio} | {r['target']} | "
-                    f"{met} | {r['note']} |"
-                )
+        if report.get(name):
+            lines += ["", f"## {title}", "", table(report[name])]
     rates = graph_rates(report)
     if len(rates) > 1 and "baseline" in rates:
         lines += ["", f"Default variant, patches/s against the fp32 eager baseline ({rates['baseline']:,.0f}): "]
@@ -315,9 +300,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report["notes"] = args.notes.read_text() if args.notes else ""
     text = markdown(report, args.work)
-    for suffix, content in ((".md", text), (".json", json.dumps(report, indent=1, default=str))):
-        with atomic_file(args.out / f"{stem}{suffix}", suffix) as tmp:
-            Path(tmp).write_text(content)
+    write_results(args.out / stem, text, report)  # the stem has no dot for with_suffix to cut
     print(text, file=sys.stderr)
     print(args.out / f"{stem}.md", args.out / f"{stem}.json")
 

@@ -9,18 +9,12 @@ scikit-image in tests/test_metrics.py).
 """
 
 import argparse
-import statistics
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
+from common import median_seconds
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy import metrics  # noqa: E402
+from srstudy import metrics
 
 LIMIT = 2.0  # scikit-image is used where it takes at most this many times as long
 
@@ -33,15 +27,6 @@ def frame_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     hr = np.clip(hr + rng.normal(0, 6, hr.shape), 0, 255).astype(np.uint8)
     lr = Image.fromarray(hr).resize((width // 3, height // 3), Image.Resampling.BICUBIC)
     return hr, np.asarray(lr.resize((width, height), Image.Resampling.BICUBIC))
-
-
-def timed(fn, repeat: int) -> tuple[float, float]:
-    times, value = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), value
 
 
 def main() -> None:
@@ -65,8 +50,9 @@ def main() -> None:
     print("| metric | fast exact (s) | scikit-image (s) | scikit-image / fast | used |")
     print("|---|---|---|---|---|")
     for name, (fast, theirs) in cases.items():
-        fast_s, _ = timed(fast, args.repeat)
-        theirs_s, _ = timed(theirs, args.repeat)
+        # No warm-up run: neither side compiles or caches anything, and a 2160p SSIM takes seconds.
+        fast_s = median_seconds(fast, args.repeat, warmup=False)
+        theirs_s = median_seconds(theirs, args.repeat, warmup=False)
         ratio = theirs_s / fast_s
         used = "scikit-image" if ratio <= LIMIT else "fast exact"
         print(f"| {name} | {fast_s:.3f} | {theirs_s:.3f} | {ratio:.2f} | {used} |")

@@ -11,7 +11,6 @@ many gpu slots as workers. Writes results/benchmarks/search.{md,json}.
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -19,8 +18,8 @@ import time
 from pathlib import Path
 
 import yaml
+from common import REPO, write_results
 
-REPO = Path(__file__).resolve().parents[1]
 SPACE = {
     "lr": {"low": 1.0e-4, "high": 1.0e-2, "log": True},
     "activation": ["relu", "elu", "prelu"],
@@ -77,15 +76,12 @@ def main() -> None:
         **compute,
         "best": {"trial": best["trial"], "eval_psnr_y": best["eval_psnr_y"], "settings": best["settings"]},
     }
-    out = REPO / "results/benchmarks"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "search.json").write_text(json.dumps(result, indent=1))
     summary = (
         f"{args.trials} trials, {args.workers} workers, x{args.scale}, {args.cores} cores: "
         f"{seconds / 60:.1f} min of workflow time; {compute['pruned']} of {compute['trials']} trials pruned "
         f"({100 * result['pruned_fraction']:.0f}%), {100 * compute['saved_fraction']:.0f}% of the epochs saved\n"
     )
-    (out / "search.md").write_text(summary + "\n" + table)
+    write_results(REPO / "results/benchmarks/search", summary + "\n" + table, result)
     print(summary + table)
 
 

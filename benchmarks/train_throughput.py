@@ -26,17 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.config import frame_ids, validate_schema, variant_spec  # noqa: E402
-from srstudy.images import atomic_file  # noqa: E402
-from srstudy.models import build_model, macs_per_pixel, parameter_groups, select_device, set_tf32  # noqa: E402
-from srstudy.train import (  # noqa: E402
+from common import REPO, row, synchronize, write_table
+from data import THESIS, UHD, load_config
+from srstudy.config import frame_ids, variant_spec
+from srstudy.models import build_model, macs_per_pixel, parameter_groups, select_device, set_tf32
+from srstudy.train import (
     TrainSteps,
     grad_scaler,
     grid_patch_count,
@@ -46,16 +44,12 @@ from srstudy.train import (  # noqa: E402
     sample_patches,
     train_step,
 )
-from study import row, synchronize, table  # noqa: E402 (the shared table of benchmarks/study.py)
 
-THESIS = REPO / "config/thesis.yaml"
-SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
-UHD = (2160, 3840)
 BATCH, PATCH = 16, 33
 
 
 def thesis() -> dict:
-    return validate_schema(yaml.safe_load(THESIS.read_text()), SCHEMA)
+    return load_config(THESIS)
 
 
 def resident_planes(device: torch.device, frames: int, size) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +59,7 @@ def resident_planes(device: torch.device, frames: int, size) -> tuple[torch.Tens
     return lr.to(device), hr.to(device)
 
 
-def rate(device, spec, planes, mode: str, precision: str, seconds: float, warmup: int = 10) -> dict:
+def rate(device, spec, planes, *, mode: str, precision: str, seconds: float, warmup: int = 10) -> dict:
     """Patches/s of ``mode`` ('baseline' or a TrainSteps mode) over about ``seconds``."""
     torch.manual_seed(0)
     model = build_model(spec).to(device).to(memory_format=torch.channels_last)
@@ -199,7 +193,7 @@ def concurrent(args, count: int, slot_dir: Path) -> dict:
     return {"patches_per_s": sum(r["patches_per_s"] for r in results), "per_job": results}
 
 
-def mode_row(mode, result, base, device, precision) -> dict:
+def mode_row(mode, result, *, base, device, precision) -> dict:
     if "error" in result:
         return row(f"train step '{mode}', default variant", "failed", "", None, "", False, result["error"])
     ratio = result["patches_per_s"] / base if base and mode != "baseline" else None
@@ -217,13 +211,111 @@ def mode_row(mode, result, base, device, precision) -> dict:
     )
 
 
-def measure_mode(device, spec, planes, mode, precision, seconds) -> dict:
+def measure_mode(device, spec, planes, *, mode, precision, seconds) -> dict:
     print(f"measuring mode {mode} ...", file=sys.stderr, flush=True)
     try:
-        return rate(device, spec, planes, mode, precision, seconds)
+        return rate(device, spec, planes, mode=mode, precision=precision, seconds=seconds)
     except Exception as error:  # a mode that fails here is a finding, not a crash
         first = str(error).splitlines()[0] if str(error) else ""
         return {"error": f"{type(error).__name__}: {first}"}
+
+
+def base_rate(rates: dict) -> float | None:
+    return rates.get("baseline", {}).get("patches_per_s")
+
+
+def mode_rows(args, device, spec, planes, modes: list[str], raw: dict) -> Iterator[dict]:
+    """One row per step mode (``raw["modes"]``: each mode's median round)."""
+    rates = raw["modes"]
+    # Modes take turns, round after round, and each keeps its median round: a load that
+    # comes and goes on a shared machine then hits every mode alike.
+    rounds = {mode: [] for mode in modes}
+    for _ in range(args.rounds):
+        for mode in modes:
+            rounds[mode].append(
+                measure_mode(device, spec, planes, mode=mode, precision=args.precision, seconds=args.seconds)
+            )
+    for mode in modes:
+        good = sorted((r for r in rounds[mode] if "error" not in r), key=lambda r: r["patches_per_s"])
+        rates[mode] = good[len(good) // 2] if good else rounds[mode][0]
+        rates[mode]["rounds"] = [round(r["patches_per_s"], 1) for r in good]
+        yield mode_row(mode, rates[mode], base=base_rate(rates), device=device, precision=args.precision)
+
+
+def variant_rows(args, device, planes, config: dict, raw: dict) -> Iterator[dict]:
+    """Each variant of ``--variants`` in the fastest mode measured, and with all of the
+    thesis's variants the projected thesis training time (``raw["variants"]``,
+    ``raw["projected_hours"]``)."""
+    rates = raw["modes"]
+    usable = [m for m in rates if m != "baseline" and "error" not in rates[m]]
+    best_mode = max(usable, key=lambda m: rates[m]["patches_per_s"]) if usable else None
+    names = list(config["variants"]) if args.variants == "all" else [n for n in args.variants.split(",") if n]
+    if not (best_mode and names):
+        return
+    per_model = thesis_patches_per_model(config)
+    total_s, variant_rates = 0.0, {}
+    for name in names:
+        spec = variant_spec(config, name)
+        print(f"measuring variant {name} ({best_mode}) ...", file=sys.stderr, flush=True)
+        measured = (
+            rates[best_mode]
+            if name == "default"
+            else rate(device, spec, planes, mode=best_mode, precision=args.precision, seconds=args.seconds)
+        )
+        variant_rates[name] = measured["patches_per_s"]
+        seconds = len(config["scales"]) * per_model / measured["patches_per_s"]
+        total_s += seconds
+        gflops = 6 * macs_per_pixel(spec["layers"]) * PATCH**2 * measured["patches_per_s"] / 1e9
+        raw["variants"] = variant_rates
+        yield row(
+            f"variant {name}, '{best_mode}', patches/s",
+            f"{measured['patches_per_s']:,.0f}",
+            "",
+            None,
+            "",
+            None,
+            f"{gflops:,.0f} GFLOP/s (fwd+bwd = 3x fwd); {len(config['scales'])} models: {seconds / 3600:.2f} h",
+        )
+    if set(names) == set(config["variants"]):
+        hours = total_s / 3600
+        target = "<= 2 h (one H100)" if device.type == "cuda" else ""
+        raw["projected_hours"] = hours
+        yield row(
+            "projected training time, config/thesis.yaml",
+            f"{hours:,.2f} h",
+            "",
+            None,
+            target,
+            (hours <= 2) if target else None,
+            f"{len(names)} variants x {len(config['scales'])} scales, {per_model:,} patches each, "
+            f"at the rates above ('{best_mode}' on {device.type}); eval and upscaling not included",
+        )
+
+
+def job_rows(args, raw: dict) -> Iterator[dict]:
+    """Aggregate patches/s of each count of ``--jobs`` concurrent jobs (``raw["jobs_K"]``)."""
+    counts = [int(c) for c in args.jobs.split(",") if c]
+    with tempfile.TemporaryDirectory(prefix="srstudy-slots-") as tmp:
+        single = None
+        for count in counts:
+            print(f"measuring {count} concurrent jobs ...", file=sys.stderr, flush=True)
+            try:
+                result = concurrent(args, count, Path(tmp) / f"k{count}")
+            except Exception as error:  # a count that fails here is a finding, not a crash
+                yield row(f"{count} concurrent training jobs", "failed", "", None, "", False, str(error))
+                continue
+            raw[f"jobs_{count}"] = result
+            single = single or (result["patches_per_s"] if count == 1 else None)
+            placed = sorted(str(r["device"]) for r in result["per_job"])
+            yield row(
+                f"{count} concurrent training jobs, aggregate patches/s",
+                f"{result['patches_per_s']:,.0f}",
+                f"one job {single:,.0f}" if single and count > 1 else "",
+                result["patches_per_s"] / single if single and count > 1 else None,
+                "",
+                None,
+                f"default variant, step auto, JOBS_PER_GPU={count}; CUDA_VISIBLE_DEVICES per job: {', '.join(placed)}",
+            )
 
 
 def main() -> None:
@@ -257,123 +349,35 @@ def main() -> None:
         header += f" ({torch.cuda.get_device_name(device)})"
     header += f", {args.precision}, tf32 {args.tf32}, {args.frames} resident planes of {size[1]}x{size[0]}"
     header += f", {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}"
-    config = thesis()
-    planes = resident_planes(device, args.frames, size)
     rows, raw = [], {"modes": {}}
 
-    def write() -> None:
-        """After every stage: a run cut off by a time limit keeps what it measured."""
-        text = f"# srstudy training throughput\n\n{header}\n\n{table(rows)}\n"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        raw_json = json.dumps({"header": header, "rows": rows, "raw": raw}, indent=1)
-        for suffix, content in ((".md", text), (".json", raw_json)):
-            with atomic_file(args.out.with_suffix(suffix), suffix) as tmp:
-                Path(tmp).write_text(content)
-        return text
+    def write() -> str:
+        """After every row: a run cut off by a time limit keeps what it measured."""
+        return write_table(args.out, "srstudy training throughput", header, rows, raw=raw)
 
+    config = thesis()
     default = variant_spec(config, "default")
+    planes = resident_planes(device, args.frames, size)
     # --modes "": no step-mode rows (e.g. only the concurrent jobs)
     modes = [m for m in args.modes.split(",") if m] if args.modes is not None else modes_for(device, args.precision)
     # torch.compile takes the longest to warm up: measured last, after everything else.
     early = [m for m in modes if m != "compile"]
-    rates = raw["modes"]
-    # Modes take turns, round after round, and each keeps its median round: a load that
-    # comes and goes on a shared machine then hits every mode alike.
-    rounds = {mode: [] for mode in early}
-    for _ in range(args.rounds):
-        for mode in early:
-            rounds[mode].append(measure_mode(device, default, planes, mode, args.precision, args.seconds))
-    for mode in early:
-        good = sorted((r for r in rounds[mode] if "error" not in r), key=lambda r: r["patches_per_s"])
-        rates[mode] = good[len(good) // 2] if good else rounds[mode][0]
-        rates[mode]["rounds"] = [round(r["patches_per_s"], 1) for r in good]
-        base = rates.get("baseline", {}).get("patches_per_s")
-        rows.append(mode_row(mode, rates[mode], base, device, args.precision))
-        write()
-
-    usable = [m for m in early if m != "baseline" and "error" not in rates[m]]
-    best_mode = max(usable, key=lambda m: rates[m]["patches_per_s"]) if usable else None
-    names = list(config["variants"]) if args.variants == "all" else [n for n in args.variants.split(",") if n]
-    if best_mode and names:
-        per_model = thesis_patches_per_model(config)
-        total_s, variant_rates = 0.0, {}
-        for name in names:
-            spec = variant_spec(config, name)
-            print(f"measuring variant {name} ({best_mode}) ...", file=sys.stderr, flush=True)
-            measured = (
-                rates[best_mode]
-                if name == "default"
-                else rate(device, spec, planes, best_mode, args.precision, args.seconds)
-            )
-            variant_rates[name] = measured["patches_per_s"]
-            seconds = len(config["scales"]) * per_model / measured["patches_per_s"]
-            total_s += seconds
-            gflops = 6 * macs_per_pixel(spec["layers"]) * PATCH**2 * measured["patches_per_s"] / 1e9
-            rows.append(
-                row(
-                    f"variant {name}, '{best_mode}', patches/s",
-                    f"{measured['patches_per_s']:,.0f}",
-                    "",
-                    None,
-                    "",
-                    None,
-                    f"{gflops:,.0f} GFLOP/s (fwd+bwd = 3x fwd); {len(config['scales'])} models: {seconds / 3600:.2f} h",
-                )
-            )
-            raw["variants"] = variant_rates
+    sections = [
+        mode_rows(args, device, default, planes, early, raw),
+        variant_rows(args, device, planes, config, raw),
+        job_rows(args, raw),
+    ]
+    for section in sections:
+        for result in section:
+            rows.append(result)
             write()
-        if set(names) == set(config["variants"]):
-            hours = total_s / 3600
-            target = "<= 2 h (one H100)" if device.type == "cuda" else ""
-            rows.append(
-                row(
-                    "projected training time, config/thesis.yaml",
-                    f"{hours:,.2f} h",
-                    "",
-                    None,
-                    target,
-                    (hours <= 2) if target else None,
-                    f"{len(names)} variants x {len(config['scales'])} scales, {per_model:,} patches each, "
-                    f"at the rates above ('{best_mode}' on {device.type}); eval and upscaling not included",
-                )
-            )
-            raw["projected_hours"] = hours
-            write()
-
-    counts = [int(c) for c in args.jobs.split(",") if c]
-    with tempfile.TemporaryDirectory(prefix="srstudy-slots-") as tmp:
-        single = None
-        for count in counts:
-            print(f"measuring {count} concurrent jobs ...", file=sys.stderr, flush=True)
-            try:
-                result = concurrent(args, count, Path(tmp) / f"k{count}")
-            except Exception as error:
-                rows.append(row(f"{count} concurrent training jobs", "failed", "", None, "", False, str(error)))
-                write()
-                continue
-            raw[f"jobs_{count}"] = result
-            single = single or (result["patches_per_s"] if count == 1 else None)
-            placed = sorted(str(r["device"]) for r in result["per_job"])
-            rows.append(
-                row(
-                    f"{count} concurrent training jobs, aggregate patches/s",
-                    f"{result['patches_per_s']:,.0f}",
-                    f"one job {single:,.0f}" if single and count > 1 else "",
-                    result["patches_per_s"] / single if single and count > 1 else None,
-                    "",
-                    None,
-                    f"default variant, step auto, JOBS_PER_GPU={count}; CUDA_VISIBLE_DEVICES per job: "
-                    f"{', '.join(placed)}",
-                )
-            )
-            write()
-
     if "compile" in modes:
-        rates["compile"] = measure_mode(device, default, planes, "compile", args.precision, args.seconds)
+        rates = raw["modes"]
+        rates["compile"] = measure_mode(
+            device, default, planes, mode="compile", precision=args.precision, seconds=args.seconds
+        )
         rows.append(
-            mode_row(
-                "compile", rates["compile"], rates.get("baseline", {}).get("patches_per_s"), device, args.precision
-            )
+            mode_row("compile", rates["compile"], base=base_rate(rates), device=device, precision=args.precision)
         )
     print(write())
 

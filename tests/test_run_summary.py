@@ -71,8 +71,8 @@ def test_training_figure_draws_the_bicubic_line(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,loss,eval_psnr_y,seconds,lr\n1,0.01,30.0,1,0.001\n2,0.005,31.0,1,0.001\n")
     plain, line = tmp_path / "plain.png", tmp_path / "line.png"
-    figures.training_curves({("default", 1): path}, 2, plain, ["default"])
-    figures.training_curves({("default", 1): path}, 2, line, ["default"], bicubic=30.5)
+    figures.training_curves({("default", 1): path}, scale=2, out=plain, variants=["default"])
+    figures.training_curves({("default", 1): path}, scale=2, out=line, variants=["default"], bicubic=30.5)
     assert not np.array_equal(read_rgb(plain), read_rgb(line))
 
 

@@ -63,7 +63,9 @@ def score_files(tmp_path):
 def written(score_files, tmp_path):
     out = tmp_path / "results/tables"
     out.mkdir(parents=True)
-    result = tables.write_summaries(score_files, VARIANTS, "default", COMPARISONS, out)
+    result = tables.write_summaries(
+        score_files, variants=VARIANTS, baseline="default", comparisons=COMPARISONS, out_dir=out
+    )
     return out, result
 
 
@@ -244,15 +246,15 @@ def test_markdown_and_html_tables(written, tmp_path):
         ]
     ).to_csv(training, index=False)
     tables.write_scale_tables(
-        out / "comparisons.csv",
-        out / "summary_seeds.csv",
-        VARIANTS,
-        "default",
-        COMPARISONS,
-        2,
-        "study",
-        md,
-        page,
+        comparisons_csv=out / "comparisons.csv",
+        seeds_csv=out / "summary_seeds.csv",
+        variants=VARIANTS,
+        baseline="default",
+        comparisons=COMPARISONS,
+        scale=2,
+        test_set="study",
+        markdown=md,
+        html_path=page,
         training_csv=training,
     )
     text = md.read_text()

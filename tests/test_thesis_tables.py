@@ -63,9 +63,9 @@ def standin(tmp_path_factory, bbb_frames_dir):
         score_folder(
             root / "frames",
             {None: root / f"degraded/x{scale}/bicubic"},
-            frames,
-            scale,
-            path,
+            frames=frames,
+            scale=scale,
+            out_csv=path,
             method="bicubic",
             test_set="study",
         )
@@ -83,24 +83,38 @@ def standin(tmp_path_factory, bbb_frames_dir):
                 upscale_test_sets(checkpoint, test_set, spec, scale, device="cpu", threads=1, thesis_code=True)
             path = root / f"scores/x{scale}/{variant}.csv"
             score_folder(
-                root / "frames", folders, frames, scale, path, method=variant, test_set="study", thesis_code=True
+                root / "frames",
+                folders,
+                frames=frames,
+                scale=scale,
+                out_csv=path,
+                method=variant,
+                test_set="study",
+                thesis_code=True,
             )
             score_paths.append(path)
     out = root / "tables"
     report = config["report"]
     variants, baseline = list(config["variants"]), config["baseline_variant"]
-    tables.write_summaries(score_paths, variants, baseline, report["comparisons"], out, report["statistics"])
+    tables.write_summaries(
+        score_paths,
+        variants=variants,
+        baseline=baseline,
+        comparisons=report["comparisons"],
+        out_dir=out,
+        settings=report["statistics"],
+    )
     for scale in SCALES:
         tables.write_scale_tables(
-            out / "comparisons.csv",
-            out / "summary_seeds.csv",
-            variants,
-            baseline,
-            report["comparisons"],
-            scale,
-            "study test set",
-            out / f"x{scale}.md",
-            out / f"x{scale}.html",
+            comparisons_csv=out / "comparisons.csv",
+            seeds_csv=out / "summary_seeds.csv",
+            variants=variants,
+            baseline=baseline,
+            comparisons=report["comparisons"],
+            scale=scale,
+            test_set="study test set",
+            markdown=out / f"x{scale}.md",
+            html_path=out / f"x{scale}.html",
             thesis=published.thesis_columns(config),
             settings=report["statistics"],
         )

@@ -3,4 +3,10 @@ from srstudy.jobs import logged
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
-    write_costs(sm.input.benchmarks, sm.params.jobs, sm.output.csv, sm.output.markdown, sm.output.html)
+    write_costs(
+        sm.input.benchmarks,
+        sm.params.jobs,
+        csv_path=sm.output.csv,
+        markdown_path=sm.output.markdown,
+        html_path=sm.output.html,
+    )

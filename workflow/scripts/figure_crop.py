@@ -13,5 +13,5 @@ with logged(sm.log[0]):
     upscaled |= {v: Path(folder) / frame for v, folder in zip(sm.params.variants, sm.input.variants, strict=True)}
     x, y, width, height = crop["box"]
     title = f"{crop['name']}: frame {crop['frame']}, x{scale}, {width}x{height} px at {x},{y}; PSNR (RGB) of the crop"
-    psnrs = crop_panel(Path(sm.input.hr) / frame, upscaled, crop["box"], scale, sm.output[0], title=title)
+    psnrs = crop_panel(Path(sm.input.hr) / frame, upscaled, box=crop["box"], scale=scale, out=sm.output[0], title=title)
     print("\n".join(f"{label}: {value:.3f} dB" for label, value in psnrs.items()))

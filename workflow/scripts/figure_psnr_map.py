@@ -9,12 +9,12 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     frame, scale = frame_name(sm.params.frame), int(sm.wildcards.scale)
     grids = psnr_map(
-        Path(sm.input.hr) / frame,
-        Path(sm.input.model) / frame,
-        Path(sm.input.degraded) / BICUBIC / frame,
-        scale,
-        sm.params.tile,
-        sm.output[0],
+        hr_path=Path(sm.input.hr) / frame,
+        model_path=Path(sm.input.model) / frame,
+        bicubic_path=Path(sm.input.degraded) / BICUBIC / frame,
+        scale=scale,
+        tile=sm.params.tile,
+        out=sm.output[0],
         label=sm.params.label,
         title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.tile} px tile",
     )

@@ -6,5 +6,9 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     logs = {(variant, seed): path for (variant, seed), path in zip(sm.params.runs, sm.input.logs, strict=True)}
     training_curves(
-        logs, int(sm.wildcards.scale), sm.output[0], sm.params.variants, bicubic=bicubic_eval_psnr(sm.input.eval)
+        logs,
+        scale=int(sm.wildcards.scale),
+        out=sm.output[0],
+        variants=sm.params.variants,
+        bicubic=bicubic_eval_psnr(sm.input.eval),
     )

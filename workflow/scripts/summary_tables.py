@@ -7,9 +7,9 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     write_summaries(
         sm.input.scores,
-        sm.params.variants,
-        sm.params.baseline,
-        sm.params.comparisons,
-        Path(sm.output.summary).parent,
+        variants=sm.params.variants,
+        baseline=sm.params.baseline,
+        comparisons=sm.params.comparisons,
+        out_dir=Path(sm.output.summary).parent,
         settings=sm.params.statistics,
     )

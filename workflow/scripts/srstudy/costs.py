@@ -106,7 +106,15 @@ def to_html(table: pd.DataFrame) -> str:
     )
 
 
-def write_costs(paths: list[str | os.PathLike], jobs: list[dict], csv_path, markdown_path, html_path) -> pd.DataFrame:
+def write_costs(
+    paths: list[str | os.PathLike],
+    jobs: list[dict],
+    *,
+    csv_path: str | os.PathLike,
+    markdown_path: str | os.PathLike,
+    html_path: str | os.PathLike,
+) -> pd.DataFrame:
+    """The cost table (:func:`cost_table`) as CSV, Markdown and HTML; returns it."""
     table = cost_table(paths, jobs)
     write_csv(table, csv_path)
     write_text(markdown_path, to_markdown(table))

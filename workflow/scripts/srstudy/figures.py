@@ -51,6 +51,7 @@ def crop_box(image: np.ndarray, box: list[int]) -> np.ndarray:
 def crop_panel(
     hr_path: str | os.PathLike,
     upscaled: dict[str, str | os.PathLike],
+    *,
     box: list[int],
     scale: int,
     out: str | os.PathLike,
@@ -95,6 +96,7 @@ def tile_psnr(hr: np.ndarray, sr: np.ndarray, tile: int) -> np.ndarray:
 
 
 def psnr_map(
+    *,
     hr_path: str | os.PathLike,
     model_path: str | os.PathLike,
     bicubic_path: str | os.PathLike,
@@ -112,33 +114,41 @@ def psnr_map(
     psnr = tile_psnr(hr, model, tile)
     gain = psnr - tile_psnr(hr, bicubic, tile)
     rows, columns = psnr.shape
-    extent = (0, columns * tile, rows * tile, 0)
-    shown = hr[: rows * tile, : columns * tile]
+    shown = hr[: rows * tile, : columns * tile].mean(axis=2)
     fig, axes = plt.subplots(1, 2, figsize=(13, 13 * rows / columns / 2 + 1.2), layout="constrained")
     finite = psnr[np.isfinite(psnr)]
     panels = [
         (axes[0], psnr, "viridis", (finite.min(), finite.max()) if finite.size else (0, 1), f"PSNR of {label} (dB)"),
         (axes[1], gain, "RdBu", _symmetric(gain), f"PSNR gain of {label} over bicubic (dB)"),
     ]
-    for ax, grid, cmap, (low, high), name in panels:
-        ax.imshow(shown.mean(axis=2), cmap="gray", extent=extent)
-        image = ax.imshow(grid, cmap=cmap, vmin=low, vmax=high, alpha=0.65, extent=extent, interpolation="nearest")
-        if rows * columns <= 400:
-            for r in range(rows):
-                for c in range(columns):
-                    value = grid[r, c]
-                    text = "inf" if np.isinf(value) else f"{value:.1f}"
-                    ax.text((c + 0.5) * tile, (r + 0.5) * tile, text, ha="center", va="center", fontsize=6)
-        ax.set_xticks(np.arange(0, columns * tile + 1, tile), minor=True)
-        ax.set_yticks(np.arange(0, rows * tile + 1, tile), minor=True)
-        ax.grid(which="minor", color="white", linewidth=0.3)
-        ax.tick_params(which="both", length=0, labelsize=7)
-        fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01).set_label(name, fontsize=8)
-        ax.set_title(f"{name}: {rows} x {columns} tiles of {tile} px", fontsize=9)
+    for ax, grid, cmap, limits, name in panels:
+        _tile_panel(fig, ax, shown, grid, tile=tile, cmap=cmap, limits=limits, name=name)
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, out)
     return {"psnr": psnr, "gain": gain}
+
+
+def _tile_panel(fig, ax, shown: np.ndarray, grid: np.ndarray, *, tile: int, cmap: str, limits, name: str) -> None:
+    """One panel of :func:`psnr_map`: the grey frame under its tile grid of values
+    (each written in its tile while they stay legible), with a colour bar."""
+    rows, columns = grid.shape
+    extent = (0, columns * tile, rows * tile, 0)
+    ax.imshow(shown, cmap="gray", extent=extent)
+    low, high = limits
+    image = ax.imshow(grid, cmap=cmap, vmin=low, vmax=high, alpha=0.65, extent=extent, interpolation="nearest")
+    if rows * columns <= 400:
+        for r in range(rows):
+            for c in range(columns):
+                value = grid[r, c]
+                text = "inf" if np.isinf(value) else f"{value:.1f}"
+                ax.text((c + 0.5) * tile, (r + 0.5) * tile, text, ha="center", va="center", fontsize=6)
+    ax.set_xticks(np.arange(0, columns * tile + 1, tile), minor=True)
+    ax.set_yticks(np.arange(0, rows * tile + 1, tile), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.3)
+    ax.tick_params(which="both", length=0, labelsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01).set_label(name, fontsize=8)
+    ax.set_title(f"{name}: {rows} x {columns} tiles of {tile} px", fontsize=9)
 
 
 def _symmetric(values: np.ndarray) -> tuple[float, float]:
@@ -150,6 +160,7 @@ def _symmetric(values: np.ndarray) -> tuple[float, float]:
 
 def training_curves(
     logs: dict[tuple[str, int], str | os.PathLike],
+    *,
     scale: int,
     out: str | os.PathLike,
     variants: list[str],
@@ -182,30 +193,15 @@ def training_curves(
 
 
 def psnr_vs_scale(
-    score_paths: list[str | os.PathLike], variants: list[str], out: str | os.PathLike, title: str = ""
+    score_paths: list[str | os.PathLike], variants: list[str], *, out: str | os.PathLike, title: str = ""
 ) -> pd.DataFrame:
     """Mean PSNR (left) and mean gain over bicubic (right) against the scale, for
     every variant and bicubic, in both conventions (rows); error bars: t-based 95% CI
     over frames (of the paired per-frame differences, for the gain). Returns the data."""
     per_frame = frame_means(load_scores(score_paths))
     order = method_order(per_frame, variants)
+    data = scale_means(per_frame, order)
     scales = sorted(per_frame["scale"].unique())
-    rows = []
-    for scale in scales:
-        at = per_frame[per_frame["scale"] == scale]
-        bicubic = at[at["variant"] == BICUBIC].set_index("frame")
-        for method in order:
-            values = at[at["variant"] == method].set_index("frame")
-            row = {"scale": scale, "variant": method}
-            for metric in ("psnr_rgb", "psnr_y"):
-                row[metric] = values[metric].mean()
-                row[f"{metric}_ci95"] = ci95_halfwidth(values[metric])
-                if not bicubic.empty:
-                    diff = values[metric] - bicubic[metric].reindex(values.index)
-                    row[f"{metric}_gain"] = diff.mean()
-                    row[f"{metric}_gain_ci95"] = ci95_halfwidth(diff)
-            rows.append(row)
-    data = pd.DataFrame(rows)
     colours = _colours(order)
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), squeeze=False, layout="constrained")
     offsets = np.linspace(-0.15, 0.15, len(order)) if len(order) > 1 else [0.0]
@@ -236,13 +232,34 @@ def psnr_vs_scale(
             ax.grid(alpha=0.3)
             if c == 1:
                 ax.axhline(0, color="black", linewidth=0.8)
-    # One legend for the four panels, outside them (inside, it covered points).
+    # One legend for the four panels, outside them: inside, it covers points.
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=9, title="method")
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, out)
     return data
+
+
+def scale_means(per_frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Per scale and method (in ``order``): mean RGB and Y PSNR over frames with their
+    95% CI, and the mean paired gain over bicubic with its CI (when bicubic was scored)."""
+    rows = []
+    for scale in sorted(per_frame["scale"].unique()):
+        at = per_frame[per_frame["scale"] == scale]
+        bicubic = at[at["variant"] == BICUBIC].set_index("frame")
+        for method in order:
+            values = at[at["variant"] == method].set_index("frame")
+            row = {"scale": scale, "variant": method}
+            for metric in ("psnr_rgb", "psnr_y"):
+                row[metric] = values[metric].mean()
+                row[f"{metric}_ci95"] = ci95_halfwidth(values[metric])
+                if not bicubic.empty:
+                    diff = values[metric] - bicubic[metric].reindex(values.index)
+                    row[f"{metric}_gain"] = diff.mean()
+                    row[f"{metric}_gain_ci95"] = ci95_halfwidth(diff)
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _colours(names: list[str]) -> dict[str, tuple]:

@@ -92,7 +92,9 @@ def ssim_uniform_uint8(a: np.ndarray, b: np.ndarray, window: int = SKIMAGE_WINDO
     Same formula, computed differently: the window sums of x, y, x^2, y^2 and xy of
     8-bit data are integers, so they are taken exactly from integer running sums, and
     the 1/n and n/(n-1) factors cancel out of the SSIM ratio. Row strips keep the
-    arrays in cache. Agrees with scikit-image to ~1e-14 and is ~4x faster at 2160p."""
+    arrays in cache. Why not scikit-image's own: it is several times slower on 2160p
+    frames (benchmarks/metrics.py measures how much); tests/test_metrics.py holds the
+    two to the same values."""
     if a.shape != b.shape:
         raise ScoreError(f"sizes differ: {a.shape} vs {b.shape}")
     height, width = a.shape[:2]
@@ -253,11 +255,11 @@ def score_files(
 def score_folder(
     hr_dir: str | os.PathLike,
     sr_dirs: dict[int | None, str | os.PathLike],
+    *,
     frames: list[int],
     scale: int,
     out_csv: str | os.PathLike,
     threads: int = 1,
-    *,
     method: str,
     test_set: str,
     thesis_code: bool = False,
@@ -270,17 +272,7 @@ def score_folder(
     also holds a ``thesis_code/`` twin of every frame; its scores become two more columns."""
     hr_dir = Path(hr_dir)
     seeds = sorted(sr_dirs, key=lambda s: (s is not None, s))
-    subfolders = ["", THESIS_CODE_DIR] if thesis_code else [""]
-    missing = [
-        str(Path(sr_dirs[seed]) / sub / frame_name(f))
-        for seed in seeds
-        for sub in subfolders
-        for f in frames
-        if not (Path(sr_dirs[seed]) / sub / frame_name(f)).is_file()
-    ]
-    missing += [str(hr_dir / frame_name(f)) for f in frames if not (hr_dir / frame_name(f)).is_file()]
-    if missing:
-        raise ScoreError(f"{len(missing)} frame(s) to score are missing, e.g. {missing[:3]}")
+    check_frames(hr_dir, [sr_dirs[seed] for seed in seeds], frames, thesis_code)
     jobs = [
         (str(hr_dir / frame_name(f)), [str(Path(sr_dirs[s]) / frame_name(f)) for s in seeds], scale, thesis_code)
         for f in frames
@@ -308,6 +300,22 @@ def score_folder(
             )
     write_scores(out_csv, rows)
     return rows
+
+
+def check_frames(hr_dir: Path, sr_dirs: list, frames: list[int], thesis_code: bool) -> None:
+    """Every frame to score, and its ground truth, exists: one error naming the missing
+    ones up front, not a failure halfway through a long scoring job."""
+    subfolders = ["", THESIS_CODE_DIR] if thesis_code else [""]
+    missing = [
+        str(Path(folder) / sub / frame_name(f))
+        for folder in sr_dirs
+        for sub in subfolders
+        for f in frames
+        if not (Path(folder) / sub / frame_name(f)).is_file()
+    ]
+    missing += [str(hr_dir / frame_name(f)) for f in frames if not (hr_dir / frame_name(f)).is_file()]
+    if missing:
+        raise ScoreError(f"{len(missing)} frame(s) to score are missing, e.g. {missing[:3]}")
 
 
 def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:

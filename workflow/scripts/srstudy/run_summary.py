@@ -56,6 +56,7 @@ def convergence(log: pd.DataFrame, gain_db: float = DEFAULT_GAIN_DB) -> dict:
 def model_rows(
     checkpoints: list[str | os.PathLike],
     logs: list[str | os.PathLike],
+    *,
     train_sets: dict[int, str | os.PathLike],
     eval_sets: dict[int, str | os.PathLike],
     gain_db: float = DEFAULT_GAIN_DB,
@@ -69,40 +70,46 @@ def model_rows(
     rows = []
     for checkpoint_path, log_path in zip(checkpoints, logs, strict=True):
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        spec, scale = checkpoint["spec"], int(checkpoint["scale"])
         log = pd.read_csv(log_path)
-        shape = frame_shapes.get(scale)
-        per_epoch = spec.get("patches_per_epoch") or (
-            grid_patch_count(shape, spec["patch_size"], spec["patch_stride"]) if shape else math.nan
-        )
-        batch = spec["batch_size"]
-        steps = max(1, per_epoch // batch) if not math.isnan(per_epoch) else math.nan
-        epochs = len(log)
+        scale = int(checkpoint["scale"])
         rows.append(
-            {
-                "scale": scale,
-                "variant": checkpoint.get("variant", ""),
-                "seed": int(checkpoint["seed"]),
-                "layers": layers_text(spec["layers"]),
-                "activation": spec["activation"],
-                "parameters": sum(int(t.numel()) for t in checkpoint["state_dict"].values()),
-                "lr": spec["lr"],
-                "last_layer_lr": spec["lr"] * spec["last_layer_lr_factor"],
-                "batch_size": batch,
-                "epochs": epochs,
-                "patches_per_epoch": steps * batch if not math.isnan(steps) else math.nan,
-                "patches": steps * batch * epochs if not math.isnan(steps) else math.nan,
-                "train_frames": shape[0] if shape else math.nan,
-                "precision": precision_text(checkpoint),
-                "device": checkpoint.get("device", ""),
-                "torch": checkpoint.get("torch", ""),
-                "best_eval_psnr_y": float(checkpoint["eval_psnr_y"]),
-                "last_eval_psnr_y": float(log["eval_psnr_y"].iloc[-1]),
-                "bicubic_eval_psnr_y": bicubic.get(scale, math.nan),
-                **convergence(log, gain_db),
-            }
+            model_row(checkpoint, log, frame_shape=frame_shapes.get(scale), bicubic=bicubic.get(scale, math.nan))
+            | convergence(log, gain_db)
         )
     return pd.DataFrame(rows)
+
+
+def model_row(checkpoint: dict, log: pd.DataFrame, *, frame_shape: tuple | None, bicubic: float) -> dict:
+    """What one model was: from its checkpoint, its log and the shape of its train set's
+    frames (``None`` when unknown: the epoch length is then unknown too)."""
+    spec = checkpoint["spec"]
+    per_epoch = spec.get("patches_per_epoch") or (
+        grid_patch_count(frame_shape, spec["patch_size"], spec["patch_stride"]) if frame_shape else math.nan
+    )
+    batch = spec["batch_size"]
+    steps = max(1, per_epoch // batch) if not math.isnan(per_epoch) else math.nan
+    epochs = len(log)
+    return {
+        "scale": int(checkpoint["scale"]),
+        "variant": checkpoint.get("variant", ""),
+        "seed": int(checkpoint["seed"]),
+        "layers": layers_text(spec["layers"]),
+        "activation": spec["activation"],
+        "parameters": sum(int(t.numel()) for t in checkpoint["state_dict"].values()),
+        "lr": spec["lr"],
+        "last_layer_lr": spec["lr"] * spec["last_layer_lr_factor"],
+        "batch_size": batch,
+        "epochs": epochs,
+        "patches_per_epoch": steps * batch if not math.isnan(steps) else math.nan,
+        "patches": steps * batch * epochs if not math.isnan(steps) else math.nan,
+        "train_frames": frame_shape[0] if frame_shape else math.nan,
+        "precision": precision_text(checkpoint),
+        "device": checkpoint.get("device", ""),
+        "torch": checkpoint.get("torch", ""),
+        "best_eval_psnr_y": float(checkpoint["eval_psnr_y"]),
+        "last_eval_psnr_y": float(log["eval_psnr_y"].iloc[-1]),
+        "bicubic_eval_psnr_y": bicubic,
+    }
 
 
 def _frames_text(frames: dict) -> str:
@@ -116,6 +123,12 @@ def _frames_text(frames: dict) -> str:
 
 def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[str], list[dict]]:
     """Notes and tables (the layout of :func:`srstudy.tables.to_html`) of the summary."""
+    return summary_notes(config, models, gain_db), [variants_table(models), models_table(models)]
+
+
+def summary_notes(config: dict, models: pd.DataFrame, gain_db: float) -> list[str]:
+    """The data, where the models were trained, and how many converged (a warning first
+    when most did not)."""
     bad, total = int((~models["converged"]).sum()), len(models)
     below = int((models["best_eval_psnr_y"] < models["bicubic_eval_psnr_y"]).sum())
     notes = []
@@ -128,7 +141,7 @@ def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[s
     frames = "; ".join(f"{name}: {_frames_text(config['frames'][name])}" for name in ("train", "eval", "test"))
     devices = ", ".join(sorted(set(models["device"]))) or "–"
     torches = ", ".join(sorted(set(models["torch"]))) or "–"
-    notes += [
+    return notes + [
         f"Video: `{video}`. Frames (0-based, as decoded): {frames}. "
         f"Scales: {', '.join(f'x{s}' for s in config['scales'])}. Out-of-domain test sets: "
         f"{', '.join(config['ood_tests']) or 'none'}.",
@@ -137,12 +150,15 @@ def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[s
         f"{total} models; {bad} not converged (best epoch = last epoch, or more than {gain_db:g} dB eval-PSNR gain "
         f"over the last quarter of the epochs); {below} with a best eval PSNR below bicubic's.",
     ]
-    tables = []
-    per_variant = models.groupby("variant", sort=False)
+
+
+def variants_table(models: pd.DataFrame) -> dict:
+    """Per variant: architecture and training budget (values that differ between its
+    models are joined with '/')."""
     header = ["Variant", "Layers (kernel:channels)", "Activation", "Parameters", "lr (last layer)", "Batch"]
     header += ["Epochs", "Patches per epoch", "Patches per model", "Precision", "Seeds"]
     rows = []
-    for variant, group in per_variant:
+    for variant, group in models.groupby("variant", sort=False):
         first = group.iloc[0]
         patches = "/".join(f"{int(p):,}" for p in sorted(set(group["patches"].dropna())))
         per_epoch = "/".join(f"{int(p):,}" for p in sorted(set(group["patches_per_epoch"].dropna())))
@@ -161,8 +177,14 @@ def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[s
                 ", ".join(str(s) for s in sorted(set(group["seed"]))),
             ]
         )
-    tables.append({"group": "variants", "title": "Variants and training budget", "subtitle": "per variant"})
-    tables[-1] |= {"header": header, "rows": rows}
+    return {"group": "variants", "title": "Variants and training budget", "subtitle": "per variant"} | {
+        "header": header,
+        "rows": rows,
+    }
+
+
+def models_table(models: pd.DataFrame) -> dict:
+    """Per model: best epoch, eval PSNR against bicubic's, and its flags."""
     header = ["Scale", "Variant", "Seed", "Best epoch", "Eval PSNR best (dB)", "Bicubic eval PSNR (dB)"]
     header += ["Gain over last quarter (dB)", "Flags"]
     rows = []
@@ -177,13 +199,15 @@ def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[s
             [f"x{row.scale}", row.variant, str(row.seed), f"{row.best_epoch}/{row.epochs}"]
             + [f"{row.best_eval_psnr_y:.3f}", f"{row.bicubic_eval_psnr_y:.3f}", gain, ", ".join(flags)]
         )
-    tables.append({"group": "models", "title": "Every model: convergence", "subtitle": "eval Y-PSNR"})
-    tables[-1] |= {"header": header, "rows": rows}
-    return notes, tables
+    return {"group": "models", "title": "Every model: convergence", "subtitle": "eval Y-PSNR"} | {
+        "header": header,
+        "rows": rows,
+    }
 
 
 def write_run_summary(
     config: dict,
+    *,
     checkpoints: list[str | os.PathLike],
     logs: list[str | os.PathLike],
     train_sets: dict[int, str | os.PathLike],
@@ -195,7 +219,7 @@ def write_run_summary(
     """Write the per-model table (CSV, read by the comparison tables for their flags)
     and the summary as Markdown and HTML."""
     gain_db = config["report"]["convergence"]["last_quarter_gain_db"]
-    models = model_rows(checkpoints, logs, train_sets, eval_sets, gain_db)
+    models = model_rows(checkpoints, logs, train_sets=train_sets, eval_sets=eval_sets, gain_db=gain_db)
     write_csv(models, csv_path)
     notes, tables = sections(config, models, gain_db)
     heading = "What this run was"

@@ -187,13 +187,15 @@ def compare(scores: pd.DataFrame, groups: list[dict], settings: dict | None = No
                         "variant": method,
                         "reference": reference,
                         "metric": metric,
-                        **_compare_one(by_method, by_seed, method, reference, metric, settings),
+                        **_compare_one(
+                            by_method, by_seed, method=method, reference=reference, metric=metric, settings=settings
+                        ),
                     }
                     rows.append(row)
     return add_holm(pd.DataFrame(rows))
 
 
-def _compare_one(by_method: dict, by_seed: dict, method: str, reference: str, metric: str, settings: dict) -> dict:
+def _compare_one(by_method: dict, by_seed: dict, *, method: str, reference: str, metric: str, settings: dict) -> dict:
     values = by_method[method][metric]
     ref = by_method[reference][metric]
     bicubic = by_method[BICUBIC][metric] if BICUBIC in by_method else None
@@ -344,6 +346,7 @@ def scale_tables(
     comparisons: pd.DataFrame,
     methods: pd.DataFrame,
     groups: list[dict],
+    *,
     scale: int,
     training: pd.DataFrame | None = None,
     thesis: dict | None = None,
@@ -352,63 +355,86 @@ def scale_tables(
     ``training``: the run summary's per-model table (convergence flags); ``thesis``: the
     variants shown beside the thesis's published numbers (:func:`srstudy.published.thesis_columns`)."""
     seeds = methods[methods["scale"] == scale].set_index("variant")
-    several_seeds = bool((seeds["n_seeds"] > 1).any())
-    thesis_code = "psnr_rgb_thesis_code" in seeds and seeds["psnr_rgb_thesis_code"].notna().any()
-    published = (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {}
+    optional = {
+        "seed_sd": bool((seeds["n_seeds"] > 1).any()),
+        "thesis_code": "psnr_rgb_thesis_code" in seeds and seeds["psnr_rgb_thesis_code"].notna().any(),
+        "published": (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {},
+    }
     counts = unconverged(training, scale)
     tables = []
     for group in groups:
         block = comparisons[(comparisons["comparison"] == group["name"]) & (comparisons["scale"] == scale)]
-        for key, (subtitle, psnr, ssim) in CONVENTIONS.items():
-            ref = group["reference"]
-            header = ["Variant", "Flags", "PSNR (dB)", "± CI95 frames", "SSIM"]
-            if several_seeds:
-                header.insert(4, "seed sd")
-            extra_rgb = key == "rgb" and thesis_code
-            if extra_rgb:
-                header += ["PSNR thesis code", "SSIM thesis code"]
-            if key == "rgb" and published:
-                header += ["thesis reported PSNR", "thesis reported SSIM"]
-            header += [
-                f"ΔPSNR vs {ref} [95% CI]",
-                "ΔPSNR vs bicubic",
-                f"ΔSSIM vs {ref} [95% CI]",
-                "p PSNR (Holm)",
-                "p SSIM (Holm)",
-            ]
-            bicubic_psnr = seeds.loc[BICUBIC, psnr] if BICUBIC in seeds.index else math.nan
-            rows = []
-            for method in dict.fromkeys(block["variant"]):
-                p = block[(block["variant"] == method) & (block["metric"] == psnr)].iloc[0]
-                s = block[(block["variant"] == method) & (block["metric"] == ssim)].iloc[0]
-                name = f"**{method}** (reference)" if method == ref else method
-                row = [name, row_flags(method, p["mean"], bicubic_psnr, counts), fmt(p["mean"]), fmt(p["ci95"])]
-                row.append(fmt(s["mean"]))
-                if several_seeds:
-                    row.insert(4, fmt(seeds.loc[method, f"{psnr}_seed_std"]))
-                if extra_rgb:
-                    row += [fmt(seeds.loc[method, f"{m}_thesis_code"]) for m in (psnr, ssim)]
-                if key == "rgb" and published:
-                    cell = reported(scale, published[method]) if method in published else None
-                    row += [fmt(cell[0]), fmt(cell[1])] if cell else ["–", "–"]
-                row += [
-                    fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]),
-                    fmt(p["delta_bicubic"], True),
-                    fmt_delta(s["delta_reference"], s["delta_low"], s["delta_high"], digits=4),
-                    p_cell(p),
-                    p_cell(s),
-                ]
-                rows.append(row)
+        for key, (subtitle, _, _) in CONVENTIONS.items():
+            table = convention_table(
+                block, seeds, group["reference"], convention=key, optional=optional, counts=counts, scale=scale
+            )
             tables.append(
-                {"group": group["name"], "convention": key, "title": group["title"], "subtitle": subtitle}
-                | {"header": header, "rows": rows}
+                {"group": group["name"], "convention": key, "title": group["title"], "subtitle": subtitle} | table
             )
     return tables
+
+
+def convention_table(
+    block: pd.DataFrame,
+    seeds: pd.DataFrame,
+    reference: str,
+    *,
+    convention: str,
+    optional: dict,
+    counts: dict,
+    scale: int,
+) -> dict:
+    """``{header, rows}`` of one comparison group's table in one convention. ``block``:
+    the group's rows of the comparisons table at ``scale``; ``seeds``: the per-method
+    summary at ``scale``; ``optional``: which optional columns the scale's tables have
+    (``seed_sd``; in the RGB convention ``thesis_code`` and ``published``);
+    ``counts``: :func:`unconverged`."""
+    _, psnr, ssim = CONVENTIONS[convention]
+    rgb = convention == "rgb"
+    header = ["Variant", "Flags", "PSNR (dB)", "± CI95 frames", "SSIM"]
+    if optional["seed_sd"]:
+        header.insert(4, "seed sd")
+    if rgb and optional["thesis_code"]:
+        header += ["PSNR thesis code", "SSIM thesis code"]
+    if rgb and optional["published"]:
+        header += ["thesis reported PSNR", "thesis reported SSIM"]
+    header += [
+        f"ΔPSNR vs {reference} [95% CI]",
+        "ΔPSNR vs bicubic",
+        f"ΔSSIM vs {reference} [95% CI]",
+        "p PSNR (Holm)",
+        "p SSIM (Holm)",
+    ]
+    bicubic_psnr = seeds.loc[BICUBIC, psnr] if BICUBIC in seeds.index else math.nan
+    rows = []
+    for method in dict.fromkeys(block["variant"]):
+        p = block[(block["variant"] == method) & (block["metric"] == psnr)].iloc[0]
+        s = block[(block["variant"] == method) & (block["metric"] == ssim)].iloc[0]
+        name = f"**{method}** (reference)" if method == reference else method
+        row = [name, row_flags(method, p["mean"], bicubic_psnr, counts), fmt(p["mean"]), fmt(p["ci95"])]
+        row.append(fmt(s["mean"]))
+        if optional["seed_sd"]:
+            row.insert(4, fmt(seeds.loc[method, f"{psnr}_seed_std"]))
+        if rgb and optional["thesis_code"]:
+            row += [fmt(seeds.loc[method, f"{m}_thesis_code"]) for m in (psnr, ssim)]
+        if rgb and (published := optional["published"]):
+            cell = reported(scale, published[method]) if method in published else None
+            row += [fmt(cell[0]), fmt(cell[1])] if cell else ["–", "–"]
+        row += [
+            fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]),
+            fmt(p["delta_bicubic"], True),
+            fmt_delta(s["delta_reference"], s["delta_low"], s["delta_high"], digits=4),
+            p_cell(p),
+            p_cell(s),
+        ]
+        rows.append(row)
+    return {"header": header, "rows": rows}
 
 
 def describe(
     methods: pd.DataFrame,
     comparisons: pd.DataFrame,
+    *,
     scale: int,
     test_set: str,
     settings: dict | None = None,
@@ -427,6 +453,17 @@ def describe(
         f"seeds per variant: {seeds}). ± CI95 frames: t-based 95% half-width over frames, as if frames were "
         "independent (they are not: see the Δ intervals)."
     ]
+    notes += _test_notes(block, settings)
+    notes += _thesis_notes(at, scale, thesis)
+    if text := banner(training, scale):
+        notes.insert(0, f"**{text}**")
+    return notes
+
+
+def _test_notes(block: pd.DataFrame, settings: dict) -> list[str]:
+    """How the differences of one scale's comparisons were tested, what the flags mean,
+    and the smallest p-value the frame tests can reach."""
+    notes = []
     units = set(block["unit"].dropna()) - {""}
     if "frames" in units:
         lengths = "/".join(str(int(b)) for b in sorted(set(block["block_length"].dropna())))
@@ -448,22 +485,29 @@ def describe(
     )
     tested = block[block["p_value"].notna()]
     frame_tests = tested[tested["unit"] == "frames"]
-    if not frame_tests.empty:
-        worst = frame_tests.loc[frame_tests["p_min"].idxmax()]
-        n, length = int(worst["n_units"]), int(worst["block_length"])
-        floor = (
-            f"With {n} frames in {math.ceil(n / length)} blocks of {length}, the sign-flip test cannot give p below "
-            f"{worst['p_min']:.3g}, nor Holm over {int(worst['n_tests'])} tests below {worst['p_holm_floor']:.3g}"
-        )
-        hopeless = tested[tested["p_holm_floor"] >= ALPHA]
-        if hopeless.empty:
-            notes.append(f"{floor}: '(min)' marks a p-value at that floor (every block agrees).")
-        else:
-            notes.append(
-                f"{floor}: n/a marks the {len(hopeless)} of {len(tested)} tests that cannot reach p < {ALPHA} "
-                "whatever the data. More test frames (or seeds) are needed before such a difference can be "
-                "called significant."
-            )
+    if frame_tests.empty:
+        return notes
+    worst = frame_tests.loc[frame_tests["p_min"].idxmax()]
+    n, length = int(worst["n_units"]), int(worst["block_length"])
+    floor = (
+        f"With {n} frames in {math.ceil(n / length)} blocks of {length}, the sign-flip test cannot give p below "
+        f"{worst['p_min']:.3g}, nor Holm over {int(worst['n_tests'])} tests below {worst['p_holm_floor']:.3g}"
+    )
+    hopeless = tested[tested["p_holm_floor"] >= ALPHA]
+    if hopeless.empty:
+        return [*notes, f"{floor}: '(min)' marks a p-value at that floor (every block agrees)."]
+    return [
+        *notes,
+        f"{floor}: n/a marks the {len(hopeless)} of {len(tested)} tests that cannot reach p < {ALPHA} "
+        "whatever the data. More test frames (or seeds) are needed before such a difference can be "
+        "called significant.",
+    ]
+
+
+def _thesis_notes(at: pd.DataFrame, scale: int, thesis: dict | None) -> list[str]:
+    """What the thesis-code and thesis-reported columns are, and why thesis numbers are
+    missing where they are."""
+    notes = []
     if "psnr_rgb_thesis_code" in at and at["psnr_rgb_thesis_code"].notna().any():
         notes.append(
             "Thesis code: the same model's output built as the thesis's test script built it (Y in with the "
@@ -478,8 +522,6 @@ def describe(
                 "as declared in the config, not the same frames decoded the same way (see the README's departures)."
             )
         notes += [f"Thesis numbers not shown: {reason}." for reason in thesis.get("excluded", [])]
-    if text := banner(training, scale):
-        notes.insert(0, f"**{text}**")
     return notes
 
 
@@ -536,6 +578,7 @@ def to_html(tables: list[dict], heading: str, notes: list[str]) -> str:
 
 def write_summaries(
     score_paths: list[str | os.PathLike],
+    *,
     variants: list[str],
     baseline: str,
     comparisons: dict,
@@ -558,6 +601,7 @@ def write_summaries(
 
 
 def write_scale_tables(
+    *,
     comparisons_csv: str | os.PathLike,
     seeds_csv: str | os.PathLike,
     variants: list[str],
@@ -571,16 +615,20 @@ def write_scale_tables(
     thesis: dict | None = None,
     settings: dict | None = None,
 ) -> None:
-    """The thesis-layout tables of one scale, as Markdown and as HTML. ``training_csv``:
-    the run summary's per-model table (convergence flags); ``thesis``:
-    :func:`srstudy.published.thesis_columns` of the config; ``settings``: ``report.statistics``."""
+    """The thesis-layout tables of one scale, as Markdown and as HTML. ``comparisons_csv``
+    and ``seeds_csv``: what :func:`write_summaries` wrote; ``comparisons``: the config's
+    comparison groups (``report.comparisons``); ``training_csv``: the run summary's
+    per-model table (convergence flags); ``thesis``: :func:`srstudy.published.thesis_columns`
+    of the config; ``settings``: ``report.statistics``."""
     compared = pd.read_csv(comparisons_csv, keep_default_na=False, na_values=[""])
     methods = pd.read_csv(seeds_csv)
     training = pd.read_csv(training_csv) if training_csv else None
     groups = resolve_comparisons(comparisons, variants, baseline)
-    tables = scale_tables(compared, methods, groups, scale, training, thesis)
+    tables = scale_tables(compared, methods, groups, scale=scale, training=training, thesis=thesis)
     heading = f"x{scale}: {test_set}"
-    notes = describe(methods, compared, scale, test_set, settings, thesis, training)
+    notes = describe(
+        methods, compared, scale=scale, test_set=test_set, settings=settings, thesis=thesis, training=training
+    )
     write_text(markdown, to_markdown(tables, heading, notes))
     write_text(html_path, to_html(tables, heading, notes))
 
