@@ -329,16 +329,14 @@ COMPARISON_PAGE = "results/videos/x{scale}/{variant}/seed{seed}_comparison.html"
 # the split range (results/frames/cv), jobs declared in srstudy/dag.py ------------------
 CV_FRAMES = FRAMES.format(root=RESULTS, split=dag.CV_SPLIT)
 CV_DEGRADED = DEGRADED.format(root=RESULTS, split=dag.CV_SPLIT, scale="{scale}")
-CV_FOLD = "results/cv/fold{fold}/"
-CV_H5 = CV_FOLD + "h5/x{scale}/{split}.h5"
-CV_MODEL = CV_FOLD + "models/x{scale}/{variant}/seed{seed}/model.pt"
-CV_TRAINING_LOG = CV_FOLD + "models/x{scale}/{variant}/seed{seed}/log.csv"
-CV_UPSCALED_DIR = CV_FOLD + "upscaled/x{scale}/{variant}/seed{seed}"
-CV_SCORES = CV_FOLD + "scores/x{scale}/{method}.csv"
+CV_MODEL = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt"
+CV_TRAINING_LOG = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/log.csv"
+CV_UPSCALED_DIR = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}"
+CV_SCORES = "results/cv/fold{fold}/scores/x{scale}/{method}.csv"
 
 
 def cv_h5(split):
-    return CV_H5.replace("{split}", split)
+    return f"results/cv/fold{{fold}}/h5/x{{scale}}/{split}.h5"
 
 
 def cv_frames(split):
