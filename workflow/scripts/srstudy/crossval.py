@@ -33,6 +33,7 @@ from srstudy import tables
 from srstudy.config import FRAME_SETS, RESOLVED, ConfigError, frame_ids, frames_at_times
 from srstudy.images import atomic_file
 from srstudy.metrics import COLUMNS, METRICS, score_folder
+from srstudy.tables import write_csv, write_text  # atomic writers
 from srstudy.video import probe
 
 CONFIDENCE = 0.95
@@ -413,12 +414,12 @@ def write_cv_tables(
     ratio = holdout_ratio(folds)
     summary = across_folds(folds_table, baseline, ratio, order)
     out_dir = Path(out_dir)
-    tables.write_csv(folds_table, out_dir / "folds.csv")
-    tables.write_csv(summary, out_dir / "summary.csv")
+    write_csv(folds_table, out_dir / "folds.csv")
+    write_csv(summary, out_dir / "summary.csv")
     scales = sorted(summary["scale"].unique())
     page = [t for scale in scales for t in scale_tables(summary, folds_table, scale, baseline)]
     heading = f"Cross-validation: {len(folds)} folds"
     notes = describe(folds, settings, ratio)
-    tables.write_text(out_dir / "cv.md", tables.to_markdown(page, heading, notes))
-    tables.write_text(out_dir / "cv.html", tables.to_html(page, heading, notes))
+    write_text(out_dir / "cv.md", tables.to_markdown(page, heading, notes))
+    write_text(out_dir / "cv.html", tables.to_html(page, heading, notes))
     return {"folds": folds_table, "summary": summary}
