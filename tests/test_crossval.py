@@ -242,6 +242,17 @@ def test_score_fold_writes_the_fold_as_a_column(tmp_path):
 # --- Snakemake ----------------------------------------------------------------------------
 
 
+def test_the_declaration_is_the_dag_with_cv(tmp_path):
+    """A dry run of the cv config from scratch plans exactly the declared jobs."""
+    jobs = planned_jobs(tmp_path, CV_CONFIG)
+    declared = dag.study_jobs(load_config(CV_CONFIG))
+    assert {rule: sorted(tuple(sorted(w.items())) for w in entries) for rule, entries in jobs.items()} == {
+        rule: sorted(tuple(sorted(w.items())) for w in entries) for rule, entries in declared.items() if entries
+    }
+    assert len(jobs["cv_train"]) == 3 * 2
+    assert {w["split"] for w in jobs["extract_frames"]} == {"train", "eval", "test", "cv"}
+
+
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory):
     workdir = copy_project(tmp_path_factory.mktemp("cv"))
