@@ -123,7 +123,10 @@ CONFIG_REFUSALS = {
     # case: (change to the CI config, texts the message holds)
     "misspelled key": (
         rename_key(["scales"], "scale"),
-        ["(top level): unknown key 'scale' (did you mean 'scales'?); allowed keys here: baseline_variant, cv, defaults"],
+        [
+            "(top level): unknown key 'scale' (did you mean 'scales'?); "
+            "allowed keys here: baseline_variant, cv, defaults"
+        ],
     ),
     "misspelled variant setting": (
         set_key(["variants", "elu", "activaton"], "elu"),
