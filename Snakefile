@@ -32,6 +32,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/videos.smk"
+include: "workflow/rules/crossval.smk"
 
 
 rule all:

@@ -30,7 +30,7 @@ def test_config_readme_names_every_key_of_the_shipped_configs():
             if isinstance(value, dict) and prefix + key not in named:  # keys there are names
                 yield from keys(value, f"{prefix}{key}.")
 
-    for path in [*sorted((REPO / "config").glob("*.yaml")), REPO / ".test/config/config.yaml"]:
+    for path in [*sorted((REPO / "config").glob("*.yaml")), *sorted((REPO / ".test/config").glob("*.yaml"))]:
         for key in keys(yaml.safe_load(path.read_text())):
             assert f"`{key}`" in text, f"{path.name}: '{key}' is not in config/README.md"
 

@@ -36,7 +36,7 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import about, dag, figures, metrics, search, tables, upscale, videos
+from srstudy import about, crossval, dag, figures, metrics, search, tables, upscale, videos
 from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
 from srstudy.dataset import pack
 from srstudy.degrade import degrade, degrade_frames
@@ -123,7 +123,10 @@ CONFIG_REFUSALS = {
     # case: (change to the CI config, texts the message holds)
     "misspelled key": (
         rename_key(["scales"], "scale"),
-        ["(top level): unknown key 'scale' (did you mean 'scales'?); allowed keys here: baseline_variant, defaults"],
+        [
+            "(top level): unknown key 'scale' (did you mean 'scales'?); "
+            "allowed keys here: baseline_variant, cv, defaults"
+        ],
     ),
     "misspelled variant setting": (
         set_key(["variants", "elu", "activaton"], "elu"),
@@ -545,6 +548,7 @@ def _writers(inputs: dict) -> dict:
         "training": lambda final: _train_into(final, root),
         "training log": lambda final: write_log(log_rows, final),
         "scores csv": lambda final: metrics.write_scores(final, score_rows),
+        "fold scores csv": lambda final: crossval.write_fold_scores(final, [{"fold": 0, **r} for r in score_rows]),
         "table csv": lambda final: tables.write_csv(pd.DataFrame(np.random.default_rng(0).random((3000, 6))), final),
         "table text": lambda final: tables.write_text(final, "| variant | psnr |\n" * 5000),
         "figure": lambda final: figures.save(_figure(), final),
@@ -577,6 +581,7 @@ FULL_DISK = {
     "training": ("run", "DiskFullError: could not write '{}/resume.pt': File too large"),
     "training log": ("log.csv", "DiskFullError: could not write '{}': File too large"),
     "scores csv": ("default.csv", "DiskFullError: could not write '{}': File too large"),
+    "fold scores csv": ("elu.csv", "DiskFullError: could not write '{}': File too large"),
     "table csv": ("summary.csv", "DiskFullError: could not write '{}': File too large"),
     "table text": ("x2.md", "DiskFullError: could not write '{}': File too large"),
     "figure": ("psnr_vs_scale.png", "DiskFullError: could not write '{}': File too large"),
@@ -614,6 +619,12 @@ RULE_OUTPUTS = {
     "search_worker": ["training", "search text"],  # it trains; its record is JSON
     "search_summary": ["search text", "search trials csv", "figure"],
     "run_summary": ["table csv", "table text"],
+    # cross-validation: the study's writers on a fold's frames, and its tables
+    "cv_pack_h5": ["h5 set"],
+    "cv_train": ["training", "checkpoint", "training log"],
+    "cv_upscale": ["upscaled folder"],
+    "cv_score": ["fold scores csv"],
+    "cv_tables": ["table csv", "table text"],
 }
 
 

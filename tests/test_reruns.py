@@ -347,3 +347,28 @@ def test_thesis_code_output_reruns_upscale_and_score_not_training(plan, config):
         **VIDEOS,  # they read the upscaled folders
     }
     assert {w["method"] for w in jobs["score"]} == set(config["variants"])
+
+
+def test_turning_cv_on_plans_only_new_jobs(finished, tmp_path):
+    """After the finished CI study, a cv block adds the split range's frames and
+    degradations, the folds' jobs and the cost table (it lists every job); no model,
+    upscale, score or table of the study reruns."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["cv"] = {"folds": 3, "gap": 1, "frames": {"start": 0, "stop": 120, "step": 10}}
+    path = tmp_path / "cv.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(finished, path)
+    assert counts(jobs) == {
+        "extract_frames": 1,  # the split range, one more frame set
+        "degrade": S,
+        "cv_pack_h5": 3 * S,
+        "cv_train": 3 * MODELS,
+        "cv_upscale": 3 * MODELS,
+        "cv_score": 3 * S * METHODS,
+        "cv_tables": 1,
+        "cost_table": 1,
+    }
+    assert {w["split"] for w in jobs["extract_frames"] + jobs["degrade"]} == {"cv"}
+    declared = dag.study_jobs(load_config(path))
+    for rule in ("cv_pack_h5", "cv_train", "cv_upscale", "cv_score"):
+        assert sorted(map(sorted, map(dict.items, jobs[rule]))) == sorted(map(sorted, map(dict.items, declared[rule])))

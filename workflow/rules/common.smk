@@ -14,6 +14,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from srstudy import about as study_about
 from srstudy import config as study_config
+from srstudy import crossval
 from srstudy import dag
 from srstudy.codedeps import code_inputs, run_jobs_with_package
 from srstudy.jobs import short_errors
@@ -30,7 +31,8 @@ os.environ[study_about.COMMIT_ENV] = study_about.git_commit(workflow.basedir)
 
 wildcard_constraints:
     root="results/(ood/[A-Za-z0-9_-]+/)?",
-    split="train|eval|test",
+    split="train|eval|test|cv",
+    fold=r"\d+",
     variant="[A-Za-z0-9_-]+",
     scale=r"\d+",
     seed=r"\d+",
@@ -46,7 +48,9 @@ def validate_config(config):
         study_config.expand_sweeps(config, schema)
         study_config.add_search_variants(config)
         study_config.check_semantics(config)
-        return study_config.check_videos(config)
+        videos = study_config.check_videos(config)
+        crossval.validate(config, videos.get("video"))
+        return videos
 
 
 def code(script):
@@ -319,3 +323,59 @@ def search_workers(wildcards):
 VIDEO = "results/videos/x{scale}/{variant}/seed{seed}.mkv"
 COMPARISON_VIDEO = "results/videos/x{scale}/{variant}/seed{seed}_comparison.mp4"
 COMPARISON_PAGE = "results/videos/x{scale}/{variant}/seed{seed}_comparison.html"
+
+
+# --- cross-validation (crossval.smk): per fold, the study's chain on the fold's frames of
+# the split range (results/frames/cv), jobs declared in srstudy/dag.py ------------------
+CV_FRAMES = FRAMES.format(root=RESULTS, split=dag.CV_SPLIT)
+CV_DEGRADED = DEGRADED.format(root=RESULTS, split=dag.CV_SPLIT, scale="{scale}")
+CV_MODEL = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt"
+CV_TRAINING_LOG = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/log.csv"
+CV_UPSCALED_DIR = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}"
+CV_SCORES = "results/cv/fold{fold}/scores/x{scale}/{method}.csv"
+
+
+def cv_h5(split):
+    return f"results/cv/fold{{fold}}/h5/x{{scale}}/{split}.h5"
+
+
+def cv_frames(split):
+    """An input function: the frame numbers of the job's fold's train, eval or test set."""
+
+    def frames(wildcards):
+        return crossval.fold_frames(config, wildcards.fold, split)
+
+    return frames
+
+
+def cv_score_input(wildcards):
+    """The HR split range, and what is scored: the fold models' upscaled test blocks (one
+    folder per seed) or the split range's degraded folder (bicubic)."""
+    degraded = CV_DEGRADED.format(scale=wildcards.scale)
+    if wildcards.method == BICUBIC:
+        scored = [degraded]
+    else:
+        scored = expand(
+            CV_UPSCALED_DIR,
+            fold=wildcards.fold,
+            scale=wildcards.scale,
+            variant=wildcards.method,
+            seed=variant_seeds(wildcards.method),
+        )
+    return {"hr": CV_FRAMES, "scored": scored}
+
+
+def cv_score_files(wildcards=None):
+    return [CV_SCORES.format(**job) for job in STUDY_JOBS["cv_score"]]
+
+
+def cv_settings():
+    """How the split range was split, for the tables' notes."""
+    frames = crossval.split_range(config) if crossval.enabled(config) else [0]
+    return {
+        "where": crossval.range_source(config),
+        "n_frames": len(frames),
+        "first": frames[0],
+        "last": frames[-1],
+        "gap": config["cv"]["gap"],
+    }

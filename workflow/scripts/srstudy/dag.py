@@ -8,8 +8,14 @@ Frame sets are units: the study video's train, eval and test frames and each
 out-of-domain test video have their own frames and degraded folders, so training
 depends on the train and eval frames only, and upscaling and scoring a test set depend
 on that set and the model only.
+
+Cross-validation (config ``cv:``, :mod:`srstudy.crossval`) adds its own frame set (the
+split range, ``results/frames/cv``) and, per fold, h5 sets, models, upscaled test blocks
+and scores under ``results/cv/fold{fold}/``: new jobs beside the study's, never new
+inputs of its jobs, so turning it on retrains nothing.
 """
 
+from srstudy import crossval
 from srstudy.config import frame_ids, variant_spec
 from srstudy.methods import study_methods
 
@@ -17,16 +23,17 @@ RESULTS = "results/"
 OOD_PREFIX = "results/ood/"
 STUDY_TEST_SET = "study"
 TRAINING_SPLITS = ("train", "eval")
+CV_SPLIT = "cv"  # the frame set of cross-validation's split range
 
 # Stage targets (``snakemake <stage>``): the job rules whose outputs each one builds.
 STAGES = {
     "frames": ("extract_frames",),
-    "datasets": ("degrade", "pack_h5"),
+    "datasets": ("degrade", "pack_h5", "cv_pack_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
-    "models": ("train",),
-    "upscaled": ("upscale",),
-    "scores": ("score",),
+    "models": ("train", "cv_train"),
+    "upscaled": ("upscale", "cv_upscale"),
+    "scores": ("score", "cv_score"),
     # config 'videos:': the study test set upscaled as videos, and comparison videos
     "videos": ("upscaled_video", "comparison_video"),
     # all the report shows
@@ -40,6 +47,7 @@ STAGES = {
         "training_figure",
         "cost_table",
         "software_versions",
+        "cv_tables",
     ),
 }
 JOB_RULES = tuple(rule for rules in STAGES.values() for rule in rules)
@@ -63,8 +71,10 @@ def test_set_name(root: str) -> str:
 
 def frame_sets(config: dict) -> list[tuple[str, str]]:
     """Every frame set as ``(root, split)``: the study video's train, eval and test
-    frames, and each out-of-domain video's test frames."""
-    return [(RESULTS, split) for split in (*TRAINING_SPLITS, "test")] + [
+    frames (and cross-validation's split range, when on), and each out-of-domain video's
+    test frames."""
+    cv = [CV_SPLIT] if crossval.enabled(config) else []
+    return [(RESULTS, split) for split in (*TRAINING_SPLITS, "test", *cv)] + [
         (root, "test") for root in test_roots(config)[1:]
     ]
 
@@ -72,7 +82,7 @@ def frame_sets(config: dict) -> list[tuple[str, str]]:
 def frames_of(config: dict, root: str, split: str) -> list[int]:
     """Frame numbers of one frame set."""
     if root == RESULTS:
-        return frame_ids(config["frames"][split])
+        return crossval.split_range(config) if split == CV_SPLIT else frame_ids(config["frames"][split])
     if split != "test":
         raise ValueError(f"an out-of-domain test video has test frames only, not '{split}'")
     return frame_ids(config["ood_tests"][test_set_name(root)]["frames"])
@@ -98,6 +108,11 @@ def video_models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def cv_models(config: dict) -> list[dict[str, str]]:
+    """Wildcards of every cross-validation model: fold x scale x variant x seed."""
+    return [{"fold": str(fold["fold"]), **model} for fold in crossval.folds_of(config) for model in models(config)]
+
+
 def searched_scales(config: dict, search: str) -> list[int]:
     """The scales a search runs at (the others take the nearest searched scale's winner)."""
     return config["search"][search]["scales"] or config["scales"]
@@ -119,6 +134,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
     roots = test_roots(config)
     crops = [crop["name"] for crop in config["report"]["crops"]]
     sets = frame_sets(config)
+    folds = crossval.folds_of(config)
     return {
         "extract_frames": [{"root": root, "split": split} for root, split in sets],
         "degrade": [{"root": root, "split": split, "scale": scale} for root, split in sets for scale in scales],
@@ -148,6 +164,17 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "comparison_video": video_models(config),
         "cost_table": [{}],
         "software_versions": [{}],
+        # cross-validation (config 'cv:'): per fold, the study's chain on the fold's frames
+        "cv_pack_h5": [{"fold": str(f["fold"]), "scale": scale} for f in folds for scale in scales],
+        "cv_train": cv_models(config),
+        "cv_upscale": cv_models(config),
+        "cv_score": [
+            {"fold": str(f["fold"]), "scale": scale, "method": method}
+            for f in folds
+            for scale in scales
+            for method in study_methods(config["variants"])
+        ],
+        "cv_tables": [{}] if folds else [],
     }
 
 

@@ -1,0 +1,425 @@
+"""k-fold cross-validation over time blocks of the study video (config ``cv:``).
+
+The split range (``cv.frames``; by default every frame of the study's train, eval and
+test sets together, in time order) is cut into ``cv.folds`` contiguous blocks of
+consecutive range positions (sizes differ by at most one, the longer ones first, as
+``numpy.array_split``). Fold ``i`` (0-based) tests on block ``i``. Its eval frames (the
+best-epoch selection) are the ``cv.eval_frames`` frames at the end of the range farther
+from the test block, and it trains on what is left. ``cv.gap`` frames of the range are
+left out between every two of a fold's sets (test | train, test | eval, eval | train), so
+near-identical neighbouring frames never sit on both sides of a boundary. The gap
+counts positions of the range (scikit-learn's ``TimeSeriesSplit(gap=...)`` counts
+samples the same way): with a range step of 10, a gap of 1 leaves 10 decoded frames out.
+
+Every variant (and seed) trains once per fold, into ``results/cv/fold{i}/``; those models
+are upscaled and scored on their fold's test block only. The tables aggregate per fold
+first (one score per fold: the mean over its test frames of the per-frame scores
+averaged over seeds), then across folds: the mean of the fold scores and a t interval
+with the Nadeau-Bengio correction for overlapping training sets (:func:`fold_interval`).
+"""
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from srstudy import config as config_module
+from srstudy import tables
+from srstudy.config import FRAME_SETS, RESOLVED, ConfigError, frame_ids, frames_at_times
+from srstudy.images import atomic_file
+from srstudy.metrics import COLUMNS, METRICS, score_folder
+from srstudy.tables import write_csv, write_text  # atomic writers
+from srstudy.video import probe
+
+CONFIDENCE = 0.95
+# With 2 folds a t interval has one degree of freedom (t = 12.7) and a spread estimated
+# from two numbers: it would restate that 2 folds cannot measure a spread, so none is given.
+MIN_FOLDS = 3
+SPLITS = ("train", "eval", "test")
+
+
+# --- the split -------------------------------------------------------------------------
+
+
+def enabled(config: dict) -> bool:
+    """Whether the config asks for cross-validation (``cv.folds`` set)."""
+    return bool(config.get("cv", {}).get("folds"))
+
+
+def split_range(config: dict) -> list[int]:
+    """The frame numbers that are split, in time order: ``cv.frames``, or every frame of
+    the study's train, eval and test sets together."""
+    given = config["cv"].get("frames")
+    if given is not None:
+        return sorted(set(frame_ids(given)))
+    return sorted(set().union(*(frame_ids(config["frames"][name]) for name in FRAME_SETS)))
+
+
+def range_source(config: dict) -> str:
+    return "cv.frames" if config["cv"].get("frames") is not None else "frames.train, .eval and .test together"
+
+
+def split(frames: list[int], folds: int, gap: int = 0, eval_frames: int = 1, where: str = "cv.frames") -> list[dict]:
+    """The folds of ``frames`` (time order): per fold ``{fold, test, eval, train,
+    left_out}``, frame numbers in time order. Raises :class:`ConfigError` naming the
+    ``cv`` key to change when a fold would have no test, eval or training frame."""
+    frames = list(frames)
+    n = len(frames)
+    if folds < 2:
+        raise ConfigError(f"cv.folds: {folds} fold(s); cross-validation needs at least 2")
+    if folds > n:
+        raise ConfigError(
+            f"cv.folds: {folds} folds need at least {folds} frames, but the split range ({where}) holds {n}; "
+            f"use at most {n} folds or more frames"
+        )
+    sizes = [n // folds + (i < n % folds) for i in range(folds)]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    out, problems = [], []
+    for fold in range(folds):
+        a, b = starts[fold], starts[fold + 1]  # the test block: positions a .. b-1
+        if n - b >= a:  # eval at the end of the range, the side farther from the test block
+            evals = range(n - eval_frames, n)
+            fits = n - eval_frames >= b + gap
+            train = [p for p in range(n) if p < a - gap or b + gap <= p < n - eval_frames - gap]
+        else:
+            evals = range(eval_frames)
+            fits = eval_frames <= a - gap
+            train = [p for p in range(n) if eval_frames + gap <= p < a - gap or p >= b + gap]
+        test_text = f"fold {fold} (test frames {frames[a]} to {frames[b - 1]})"
+        if not fits:
+            problems.append(
+                f"cv.eval_frames: {test_text} has no room for {eval_frames} eval frame(s) {gap} frame(s) away from "
+                "its test block; use fewer eval frames (cv.eval_frames), a smaller gap (cv.gap), fewer folds "
+                f"(cv.folds) or more frames ({where})"
+            )
+            continue
+        if not train:
+            problems.append(
+                f"cv.gap: {test_text} has no training frame left after a gap of {gap} frame(s) on each side of its "
+                f"test block and its {eval_frames} eval frame(s); use a smaller gap (cv.gap), fewer folds "
+                f"(cv.folds), fewer eval frames (cv.eval_frames) or more frames ({where})"
+            )
+            continue
+        used = set(train) | set(evals) | set(range(a, b))
+        out.append(
+            {
+                "fold": fold,
+                "test": frames[a:b],
+                "eval": [frames[p] for p in evals],
+                "train": [frames[p] for p in train],
+                "left_out": [frames[p] for p in range(n) if p not in used],
+            }
+        )
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return out
+
+
+def folds_of(config: dict) -> list[dict]:
+    """The folds of a validated config (none when cross-validation is off)."""
+    if not enabled(config):
+        return []
+    cv = config["cv"]
+    return split(split_range(config), cv["folds"], cv["gap"], cv["eval_frames"], range_source(config))
+
+
+def fold_frames(config: dict, fold: int | str, split_name: str) -> list[int]:
+    """Frame numbers of one fold's ``train``, ``eval`` or ``test`` set."""
+    if split_name not in SPLITS:
+        raise ValueError(f"a fold has train, eval and test frames, not '{split_name}'")
+    return folds_of(config)[int(fold)][split_name]
+
+
+def resolve_frame_times(config: dict, fps: float | str) -> None:
+    """``cv.frames`` given in seconds gets its frame numbers at ``fps`` (the study video's
+    frame rate, or the problem that kept it from being read, as text)."""
+    frames = config["cv"].get("frames")
+    if frames is None or "start_s" not in frames:
+        return
+    if "start" in frames or "stop" in frames:
+        raise ConfigError(
+            "config is invalid:\n  - cv.frames: give frame numbers (start, stop, step) or times "
+            "(start_s, stop_s, every_s), not both"
+        )
+    if isinstance(fps, str):
+        raise ConfigError(f"config is invalid:\n  - {fps} (cv.frames is given in seconds)")
+    frames[RESOLVED] = frames_at_times(frames["start_s"], frames["stop_s"], frames.get("every_s"), fps)
+
+
+def check(config: dict, approx_frames: int | None = None) -> list[dict]:
+    """The folds of a config, or :class:`ConfigError` naming the ``cv`` key to change.
+    ``approx_frames``: about how many frames the study video holds (its probe), to refuse
+    a split range past its end before any job runs."""
+    if not enabled(config):
+        return []
+    frames = split_range(config)
+    if approx_frames is not None and frames and max(frames) >= approx_frames + 2:
+        raise ConfigError(
+            f"config is invalid:\n  - {range_source(config)}: frame {max(frames)} is split for cross-validation "
+            f"but the study video holds about {approx_frames} frames; use frame numbers below {approx_frames}"
+        )
+    return folds_of(config)
+
+
+def validate(config: dict, video: Path | None) -> list[dict]:
+    """Snakemake's config check for ``cv:`` (after the study's own): times resolved with
+    the study video's frame rate, the range checked against the video's length (``video``:
+    its path; not yet there before a download), then the split. Returns the folds."""
+    if not enabled(config):
+        return []
+    frames = config["cv"].get("frames")
+    if frames is not None and "start_s" in frames:
+        # the study video's rate, as the frame sets given in seconds get it
+        resolve_frame_times(config, config_module._frame_rate(config, "video", config["video"]))
+    approx = probe(video, config["ffmpeg"]).approx_frames if video is not None and video.exists() else None
+    return check(config, approx)
+
+
+# --- scores ----------------------------------------------------------------------------
+
+
+def score_fold(
+    hr_dir: str | os.PathLike,
+    sr_dirs: dict,
+    frames: list[int],
+    scale: int,
+    out_csv: str | os.PathLike,
+    threads: int = 1,
+    *,
+    method: str,
+    fold: int,
+) -> list[dict]:
+    """Score one method's fold models on the fold's test frames (as
+    :func:`srstudy.metrics.score_folder`) and write ``out_csv`` with a ``fold`` column
+    first: what each row is comes from the file's columns, never its path."""
+    with tempfile.TemporaryDirectory() as scratch:  # score_folder's own file; ours has the fold
+        rows = score_folder(
+            hr_dir, sr_dirs, frames, scale, Path(scratch) / "scores.csv", threads, method=method, test_set="study"
+        )
+    rows = [{"fold": fold, **row} for row in rows]
+    write_fold_scores(out_csv, rows)
+    return rows
+
+
+def write_fold_scores(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Fold score rows as CSV, atomically: ``fold`` first, then the study's score columns."""
+    with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["fold", *COLUMNS])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "seed": "" if row["seed"] is None else row["seed"]})
+
+
+def load_fold_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
+    """Every fold score file in one frame: ``fold, scale, variant, seed, frame`` and the metrics."""
+    parts = []
+    for path in paths:
+        table = pd.read_csv(path, dtype={"seed": "Int64", "method": str, "test_set": str})
+        missing = {"fold", "scale", "method", "frame", "seed", *METRICS} - set(table.columns)
+        if missing:
+            raise ValueError(
+                f"{path}: not a cross-validation score file, columns {sorted(missing)} are missing (rerun its job)"
+            )
+        columns = ["fold", "scale", "variant", "seed", "frame", *METRICS]
+        parts.append(table.rename(columns={"method": "variant"})[columns])
+    if not parts:
+        raise ValueError("no cross-validation score files given")
+    return pd.concat(parts, ignore_index=True)
+
+
+# --- aggregation -------------------------------------------------------------------------
+
+
+def per_fold(scores: pd.DataFrame) -> pd.DataFrame:
+    """One score per scale x method x fold: the mean over the fold's test frames of the
+    per-frame scores averaged over seeds (a fold is one unit, its seeds are not)."""
+    frames = scores.groupby(["scale", "variant", "fold", "frame"], sort=True)[list(METRICS)].mean()
+    table = frames.groupby(["scale", "variant", "fold"], sort=True).mean().reset_index()
+    counts = scores.groupby(["scale", "variant", "fold"], sort=True).agg(
+        n_frames=("frame", "nunique"), n_seeds=("seed", "nunique")
+    )
+    return table.merge(counts.reset_index(), on=["scale", "variant", "fold"])
+
+
+def holdout_ratio(folds: list[dict]) -> float:
+    """Test frames per training frame, averaged over folds (the n2/n1 of the correction)."""
+    return float(np.mean([len(f["test"]) for f in folds]) / np.mean([len(f["train"]) for f in folds]))
+
+
+def fold_interval(values, ratio: float) -> tuple[float, float]:
+    """95% interval of the mean of per-fold values: Student's t with k - 1 degrees of
+    freedom on the variance corrected for overlapping training sets (Nadeau & Bengio
+    2003, as Bouckaert & Frank 2004 use it for k-fold cross-validation): the variance of
+    the mean is ``(1/k + n_test/n_train) * s^2`` instead of ``s^2 / k``; the plain t
+    interval is too narrow, as every two folds share most of their training frames.
+    NaN with fewer than :data:`MIN_FOLDS` folds."""
+    values = np.asarray(values, dtype=np.float64)
+    k = values.size
+    if k < MIN_FOLDS:
+        return math.nan, math.nan
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1) * math.sqrt((1 / k + ratio) * values.var(ddof=1))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def across_folds(folds_table: pd.DataFrame, reference: str, ratio: float, order: list[str]) -> pd.DataFrame:
+    """Per scale x method: the mean of the fold scores, their spread and 95% interval,
+    and the difference to ``reference`` paired by fold, with its interval (the folds'
+    common difficulty cancels in a paired difference)."""
+    rows = []
+    for (scale, variant), group in folds_table.groupby(["scale", "variant"], sort=False):
+        group = group.set_index("fold").sort_index()
+        ref = folds_table[(folds_table["scale"] == scale) & (folds_table["variant"] == reference)]
+        ref = ref.set_index("fold").sort_index()
+        if list(ref.index) != list(group.index):
+            raise ValueError(f"x{scale}: {variant} and {reference} were scored on different folds")
+        row = {"scale": scale, "variant": variant, "reference": reference, "n_folds": len(group)}
+        for metric in METRICS:
+            values = group[metric].to_numpy(np.float64)
+            low, high = fold_interval(values, ratio)
+            delta = values - ref[metric].to_numpy(np.float64)
+            d_low, d_high = fold_interval(delta, ratio) if variant != reference else (math.nan, math.nan)
+            row |= {
+                metric: values.mean(),
+                f"{metric}_fold_sd": values.std(ddof=1) if values.size > 1 else math.nan,
+                f"{metric}_low": low,
+                f"{metric}_high": high,
+                f"{metric}_delta": delta.mean(),
+                f"{metric}_delta_low": d_low,
+                f"{metric}_delta_high": d_high,
+            }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    rank = {m: i for i, m in enumerate(order)}
+    table = table.assign(_rank=table["variant"].map(lambda v: rank.get(v, len(rank))))
+    return table.sort_values(["scale", "_rank"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def _interval(mean, low, high, digits=3, signed=False) -> str:
+    """``mean [low, high]``; the mean alone where there is no interval (too few folds)."""
+    text = tables.fmt(mean, signed, digits)
+    if math.isnan(low):
+        return text
+    return f"{text} [{tables.fmt(low, signed, digits)}, {tables.fmt(high, signed, digits)}]"
+
+
+def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, reference: str) -> list[dict]:
+    """Per convention, the table of one scale: every method's across-fold mean [95% CI],
+    fold sd, SSIM, differences to the reference and each fold's PSNR."""
+    at = summary[summary["scale"] == scale]
+    by_fold = folds_table[folds_table["scale"] == scale]
+    fold_ids = sorted(by_fold["fold"].unique())
+    out = []
+    for subtitle, psnr, ssim in tables.CONVENTIONS.values():
+        header = [
+            "Variant",
+            "PSNR (dB) [95% CI]",
+            "fold sd",
+            "SSIM [95% CI]",
+            f"ΔPSNR vs {reference} [95% CI]",
+            f"ΔSSIM vs {reference} [95% CI]",
+            *(f"PSNR fold {f}" for f in fold_ids),
+        ]
+        rows = []
+        for _, r in at.iterrows():
+            name = f"**{r['variant']}** (reference)" if r["variant"] == reference else r["variant"]
+            own = by_fold[by_fold["variant"] == r["variant"]].set_index("fold")
+            rows.append(
+                [
+                    name,
+                    _interval(r[psnr], r[f"{psnr}_low"], r[f"{psnr}_high"]),
+                    tables.fmt(r[f"{psnr}_fold_sd"]),
+                    _interval(r[ssim], r[f"{ssim}_low"], r[f"{ssim}_high"], digits=4),
+                    "–"
+                    if r["variant"] == reference
+                    else _interval(r[f"{psnr}_delta"], r[f"{psnr}_delta_low"], r[f"{psnr}_delta_high"], signed=True),
+                    "–"
+                    if r["variant"] == reference
+                    else _interval(
+                        r[f"{ssim}_delta"], r[f"{ssim}_delta_low"], r[f"{ssim}_delta_high"], digits=4, signed=True
+                    ),
+                    *(tables.fmt(own.loc[f, psnr]) for f in fold_ids),
+                ]
+            )
+        out.append({"group": f"x{scale}", "title": f"x{scale}", "subtitle": subtitle, "header": header, "rows": rows})
+    return out
+
+
+def describe(folds: list[dict], settings: dict, ratio: float) -> list[str]:
+    """The notes above the tables: the split, how the numbers are made, and what the
+    interval can and cannot show with this many folds."""
+    k = len(folds)
+    blocks = "; ".join(
+        f"fold {f['fold']}: test {f['test'][0]}-{f['test'][-1]} ({len(f['test'])}), eval {_span(f['eval'])}, "
+        f"train {len(f['train'])} frames"
+        for f in folds
+    )
+    notes = [
+        f"{k}-fold cross-validation over contiguous time blocks of the study video ({settings['where']}: "
+        f"{settings['n_frames']} frames, {settings['first']} to {settings['last']}), a gap of {settings['gap']} "
+        f"frame(s) of the range left out between each fold's test, eval and training frames. {blocks}.",
+        "Every variant and seed is trained per fold (eval frames pick the best epoch); the models of the main "
+        "study are not used here. A fold's score is the mean over its test frames of the per-frame scores "
+        "averaged over seeds; the table shows the mean of the fold scores.",
+    ]
+    if k >= MIN_FOLDS:
+        t = stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1)
+        notes.append(
+            f"95% CI: Student's t over the {k} fold scores ({k - 1} degrees of freedom, t = {t:.2f}, "
+            f"{t / stats.norm.ppf(0.975):.1f}x the normal quantile), the variance corrected for overlapping "
+            f"training sets (Nadeau & Bengio 2003): (1/k + n_test/n_train) s^2 with n_test/n_train = {ratio:.3f}, "
+            "instead of s^2/k. Δ vs the reference is paired by fold, so what makes one stretch of the video harder "
+            "than another cancels; the intervals of the means themselves mostly show how much the blocks differ "
+            "in difficulty."
+        )
+        notes.append(
+            f"What the CI cannot show: the {k} folds are stretches of one video, so the interval describes other "
+            "stretches of this video, not other videos; the correction is an approximation (no unbiased estimate "
+            "of the variance of k-fold cross-validation exists: Bengio & Grandvalet 2004)."
+        )
+    else:
+        notes.append(
+            f"No interval (n/a): with {k} folds a t interval has {k - 1} degree(s) of freedom and its spread comes "
+            f"from {k} numbers; at least {MIN_FOLDS} folds are needed. The per-fold columns show the folds' "
+            "agreement."
+        )
+    return notes
+
+
+def _span(frames: list[int]) -> str:
+    return f"{frames[0]}-{frames[-1]} ({len(frames)})" if len(frames) > 1 else f"{frames[0]} (1)"
+
+
+def write_cv_tables(
+    score_paths: list[str | os.PathLike],
+    folds: list[dict],
+    variants: list[str],
+    baseline: str,
+    out_dir: str | os.PathLike,
+    settings: dict,
+) -> dict[str, pd.DataFrame]:
+    """``folds.csv`` (one row per scale x method x fold), ``summary.csv`` (across folds)
+    and ``cv.md`` / ``cv.html`` in ``out_dir``. ``settings``: how the range was split
+    (``where``, ``n_frames``, ``first``, ``last``, ``gap``), for the notes."""
+    scores = load_fold_scores(score_paths)
+    declared = sorted(f["fold"] for f in folds)
+    if sorted(scores["fold"].unique()) != declared:
+        raise ValueError(f"the score files hold folds {sorted(scores['fold'].unique())}, not {declared}")
+    order = tables.method_order(scores, variants)
+    folds_table = per_fold(scores)
+    ratio = holdout_ratio(folds)
+    summary = across_folds(folds_table, baseline, ratio, order)
+    out_dir = Path(out_dir)
+    write_csv(folds_table, out_dir / "folds.csv")
+    write_csv(summary, out_dir / "summary.csv")
+    scales = sorted(summary["scale"].unique())
+    page = [t for scale in scales for t in scale_tables(summary, folds_table, scale, baseline)]
+    heading = f"Cross-validation: {len(folds)} folds"
+    notes = describe(folds, settings, ratio)
+    write_text(out_dir / "cv.md", tables.to_markdown(page, heading, notes))
+    write_text(out_dir / "cv.html", tables.to_html(page, heading, notes))
+    return {"folds": folds_table, "summary": summary}
