@@ -199,7 +199,14 @@ def score_fold(
     first: what each row is comes from the file's columns, never its path."""
     with tempfile.TemporaryDirectory() as scratch:  # score_folder's own file; ours has the fold
         rows = score_folder(
-            hr_dir, sr_dirs, frames, scale, Path(scratch) / "scores.csv", threads, method=method, test_set="study"
+            hr_dir,
+            sr_dirs,
+            frames=frames,
+            scale=scale,
+            out_csv=Path(scratch) / "scores.csv",
+            threads=threads,
+            method=method,
+            test_set="study",
         )
     rows = [{"fold": fold, **row} for row in rows]
     write_fold_scores(out_csv, rows)
