@@ -34,6 +34,15 @@ include: "workflow/rules/search.smk"
 include: "workflow/rules/videos.smk"
 
 
+# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named.
+onsuccess:
+    report_cluster_faults(log)
+
+
+onerror:
+    report_cluster_faults(log, failed=True)
+
+
 rule all:
     default_target: True
     input:
