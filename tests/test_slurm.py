@@ -19,7 +19,7 @@ from srstudy.cluster import fault_report, requeues, submitted_jobs
 SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
 # The script bounds each step (apt, pip, daemons, the run) with timeout -s KILL; this is
 # the outer guard. On expiry the script gets SIGTERM, so its trap stops the daemons.
-LIMIT_S = 1500
+LIMIT_S = 1800
 GRACE_S = 60
 
 
