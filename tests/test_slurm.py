@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from srstudy.cluster import fault_report, requeues, submitted_jobs
+from srstudy.cluster import fault_report, requeues, submitted_jobs, summary
 
 SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
 # The script bounds each step (apt, pip, daemons, the run) with timeout -s KILL; this is
@@ -161,3 +161,16 @@ def test_cluster_fault_report_is_silent_without_slurm_submissions(tmp_path):
     assert fault_report([str(log)]) == []  # Snakemake's hooks get a list of log files
     assert fault_report(tmp_path / "missing.log") == []
     assert fault_report(None) == []
+
+
+def test_cluster_summary_says_what_to_do():
+    line = (
+        "train/2_elu_1 (SLURM job 14): its node n1 was lost (NODE_FAIL); SLURM ran it again (1 requeue), now COMPLETED"
+    )
+    done = summary([line])
+    assert done[0].startswith("SLURM requeued 1 job of this run") and done[1] == f"  {line}"
+    assert done[-1] == "nothing to do: every requeued job finished"
+    failed = summary([line, line], failed=True)
+    assert failed[0].startswith("SLURM requeued 2 jobs of this run")
+    assert failed[-1] == "the run failed: rerun the same command to resume; finished jobs are not redone"
+    assert summary([]) == summary([], failed=True) == []

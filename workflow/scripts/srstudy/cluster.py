@@ -83,7 +83,11 @@ def fault_report(log_path, failed: bool = False, timeout: float = 30) -> list[st
         )
     except (OSError, subprocess.TimeoutExpired):
         return []
-    found = requeues(jobs, sacct.stdout)
+    return summary(requeues(jobs, sacct.stdout), failed)
+
+
+def summary(found: list[str], failed: bool = False) -> list[str]:
+    """The report around :func:`requeues`' lines: what happened, then what to do."""
     if not found:
         return []
     head = (
