@@ -482,7 +482,7 @@ def main() -> int:
     init_seconds = shipped["slurm-init-seconds-before-status-checks"]
     load_profile = write_load_profile(args.repo, args.logdir.parent / "profile-load")
     if args.only_load:
-        Load(args, load_profile).check(args.timeout, init_seconds)
+        Load(args, load_profile).check(args.timeout * 2, init_seconds)
         log("PASS: load")
         return 0
     variants = {v: {} for v in ("cancel", "requeue", "nodeloss")}
@@ -498,11 +498,13 @@ def main() -> int:
     finished = []
     if not args.only_lost_node:
         load = Load(args, load_profile) if args.load else None
-        # The load's jobs take CPU from run A's (mostly sleeping) trainings: more time.
-        scenario_a(args, snakemake, expected, expected_long, args.timeout * (1.6 if load else 1))
+        # The load's jobs take CPU from run A's (mostly sleeping) trainings: more time for
+        # both (measured on a shared 2-core machine: 387 s each, 169 s for run A alone).
+        shared = args.timeout * (2 if load else 1)
+        scenario_a(args, snakemake, expected, expected_long, shared)
         finished = ["warned", "timelimit", "cancel", "requeue"]
         if load:
-            load.check(args.timeout, init_seconds)
+            load.check(shared, init_seconds)
             log(f"PASS: load, beside run A, in {time.monotonic() - load.started:.0f}s")
     if not args.no_lost_node:
         scenario_b(args, snakemake, expected, finished)

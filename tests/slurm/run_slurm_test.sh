@@ -21,7 +21,7 @@
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
 # Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
-#              SLURM_TEST_FAULTS_TIMEOUT (s, step 6, default 900),
+#              SLURM_TEST_FAULTS_TIMEOUT (s, step 6, default 1080),
 #              SLURM_TEST_WORKFLOW=0, SLURM_TEST_FAULTS=0 (skip step 4-5 or 6's faults),
 #              SLURM_TEST_LOST_NODE=0 (step 6 without the lost node),
 #              SLURM_TEST_LOAD=N (N small jobs, default 100; 0: none),
@@ -39,7 +39,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV=${VENV:-$REPO/.venv}
 RUN_TIMEOUT=${SLURM_TEST_RUN_TIMEOUT:-600}
-FAULTS_TIMEOUT=${SLURM_TEST_FAULTS_TIMEOUT:-900}
+FAULTS_TIMEOUT=${SLURM_TEST_FAULTS_TIMEOUT:-1080}
 ETC_CONF=/etc/slurm/slurm.conf
 T0=$SECONDS
 
