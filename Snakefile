@@ -35,6 +35,15 @@ include: "workflow/rules/videos.smk"
 include: "workflow/rules/crossval.smk"
 
 
+# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named.
+onsuccess:
+    report_cluster_faults(log)
+
+
+onerror:
+    report_cluster_faults(log, failed=True)
+
+
 rule all:
     default_target: True
     input:

@@ -14,11 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from srstudy.cluster import fault_report, requeues, submitted_jobs, summary
 
 SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
 # The script bounds each step (apt, pip, daemons, the run) with timeout -s KILL; this is
 # the outer guard. On expiry the script gets SIGTERM, so its trap stops the daemons.
-LIMIT_S = 1500
+LIMIT_S = 1800
 GRACE_S = 60
 
 
@@ -114,3 +115,62 @@ def test_check_run_reports_a_job_never_submitted():
     log = RUN_LOG.replace("Job 3 has been submitted with SLURM jobid 4", "")
     problems = _check_run().check(log, SACCT)
     assert any("degrade) was never submitted" in p for p in problems), problems
+
+
+# srstudy.cluster: the workflow's own report of SLURM's requeues (Snakefile onsuccess/onerror).
+REQUEUE_LOG = """
+Job 10 has been submitted with SLURM jobid 13 (log: /w/.snakemake/slurm_logs/rule_train/2_before_123/13.log).
+Job 9 has been submitted with SLURM jobid 14 (log: /w/.snakemake/slurm_logs/rule_train/2_nodeloss_123/14.log).
+Job 3 has been submitted with SLURM jobid 15 (log: /w/.snakemake/slurm_logs/rule_pack_h5/15.log).
+"""
+# sacct -D -X -n -P -o JobIDRaw,State,NodeList: every run of each job, oldest first.
+REQUEUE_SACCT = "13|COMPLETED|node1\n14|NODE_FAIL|node2\n14|COMPLETED|node1\n15|COMPLETED|node1\n"
+
+
+def test_cluster_names_the_jobs_the_run_submitted():
+    assert submitted_jobs(REQUEUE_LOG) == {"13": "train/2_before_123", "14": "train/2_nodeloss_123", "15": "pack_h5"}
+
+
+def test_cluster_reports_a_lost_node_and_the_requeued_job():
+    lines = requeues(submitted_jobs(REQUEUE_LOG), REQUEUE_SACCT)
+    assert lines == [
+        "train/2_nodeloss_123 (SLURM job 14): its node node2 was lost (NODE_FAIL); SLURM ran it again "
+        "(1 requeue), now COMPLETED"
+    ]
+
+
+def test_cluster_reports_nothing_when_nothing_was_requeued_or_for_other_runs():
+    jobs = submitted_jobs(REQUEUE_LOG)
+    assert requeues(jobs, REQUEUE_SACCT.replace("14|NODE_FAIL|node2\n", "")) == []
+    # A job of another run (not in the log) is none of this run's business.
+    assert requeues(jobs, "99|NODE_FAIL|node2\n99|COMPLETED|node1\n") == []
+    # A failure Snakemake saw and retried (a new job id) is Snakemake's to report.
+    assert requeues(jobs, "14|FAILED|node2\n") == []
+
+
+def test_cluster_reports_every_requeue_of_a_job():
+    sacct = "14|PREEMPTED|n1\n14|REQUEUED|n2\n14|RUNNING|n3\n"
+    (line,) = requeues({"14": "train/2_elu_1"}, sacct)
+    assert "preempted on n1 (PREEMPTED); then it was requeued on n2" in line and "(2 requeues), now RUNNING" in line
+
+
+def test_cluster_fault_report_is_silent_without_slurm_submissions(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("Job 1 finished.\n")
+    assert fault_report(log) == []
+    assert fault_report([str(log)]) == []  # Snakemake's hooks get a list of log files
+    assert fault_report(tmp_path / "missing.log") == []
+    assert fault_report(None) == []
+
+
+def test_cluster_summary_says_what_to_do():
+    line = (
+        "train/2_elu_1 (SLURM job 14): its node n1 was lost (NODE_FAIL); SLURM ran it again (1 requeue), now COMPLETED"
+    )
+    done = summary([line])
+    assert done[0].startswith("SLURM requeued 1 job of this run") and done[1] == f"  {line}"
+    assert done[-1] == "nothing to do: every requeued job finished"
+    failed = summary([line, line], failed=True)
+    assert failed[0].startswith("SLURM requeued 2 jobs of this run")
+    assert failed[-1] == "the run failed: rerun the same command to resume; finished jobs are not redone"
+    assert summary([]) == summary([], failed=True) == []

@@ -16,13 +16,16 @@
 #   5. checks: nothing left to do, and sacct lists every submitted job COMPLETED, with a
 #      gres/gpu allocation for exactly the jobs that declare a GPU (check_run.py).
 #   6. fault scenarios (faults.py): time limit, scancel, requeue, a lost node; each
-#      interrupted training resumes and ends equal to an uninterrupted one.
+#      interrupted training resumes and ends equal to an uninterrupted one; beside them,
+#      100 small jobs through the profile as shipped, its polling rate counted.
 # A trap stops every daemon it started, by PID, on any exit (also failures and signals).
 #
-# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run and the faults, default 600),
-#              SLURM_TEST_WORKFLOW=0, SLURM_TEST_FAULTS=0 (skip step 4-5 or 6),
-#              SLURM_TEST_LOST_NODE=1 (step 6 also loses the node: by hand, see faults.py),
-#              SLURM_TEST_LOAD=N (also N small jobs at once), SLURM_TEST_HOLD=1 (start the
+# Environment: SLURM_TEST_RUN_TIMEOUT (s, the snakemake run, default 600),
+#              SLURM_TEST_FAULTS_TIMEOUT (s, step 6, default 1080),
+#              SLURM_TEST_WORKFLOW=0, SLURM_TEST_FAULTS=0 (skip step 4-5 or 6's faults),
+#              SLURM_TEST_LOST_NODE=0 (step 6 without the lost node),
+#              SLURM_TEST_LOAD=N (N small jobs, default 100; 0: none),
+#              SLURM_TEST_FAULT_ARGS (more faults.py arguments), SLURM_TEST_HOLD=1 (start the
 #              cluster, then wait until $SCRATCH/hold is removed: for experiments),
 #              SLURM_TEST_CPUS, SLURM_TEST_GPUS (the node's CPUs, default max(4, nproc),
 #              and fake GPUs, default as many as CPUs),
@@ -36,6 +39,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VENV=${VENV:-$REPO/.venv}
 RUN_TIMEOUT=${SLURM_TEST_RUN_TIMEOUT:-600}
+FAULTS_TIMEOUT=${SLURM_TEST_FAULTS_TIMEOUT:-1080}
 ETC_CONF=/etc/slurm/slurm.conf
 T0=$SECONDS
 
@@ -232,9 +236,10 @@ print(*(s.getsockname()[1] for s in socks))')
 MUNGE_SOCK=$SCRATCH/munge/munge.socket.2
 DB_SOCK=$SCRATCH/run/mysqld.sock
 DB_PASS=srstudy-$RANDOM$RANDOM
-# The node offers at least 4 CPUs (and as many fake GPUs), also on a 2-core machine: the
-# test's jobs are small, and most of their time is spent waiting on Slurm and on polling.
-NCPU=${SLURM_TEST_CPUS:-$(($(nproc) > 4 ? $(nproc) : 4))}
+# The node offers at least 8 CPUs (and as many fake GPUs), also on a 2-core machine: the
+# test's jobs are small, and most of their time is spent waiting on Slurm and on polling
+# (the fault scenarios' trainings sleep between steps; the load's jobs run beside them).
+NCPU=${SLURM_TEST_CPUS:-$(($(nproc) > 8 ? $(nproc) : 8))}
 NGPU=${SLURM_TEST_GPUS:-$NCPU}
 MEM_MB=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512))
 export SLURM_CONF=$SCRATCH/etc/slurm.conf
@@ -292,8 +297,15 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-# cred_expire: a requeued job waits this long (+1 s) before it may start again (default 120 s)
-AuthInfo=socket=$MUNGE_SOCK,cred_expire=10
+# cred_expire: a requeued job waits this long (+1 s) before it may start again (default
+# 120 s). 30 s, not less: the lost-node scenario starts slurmd again at once, and the new
+# slurmd cleans up after the killed run (stale step sockets, the old job script, at each
+# of its first registrations, the second ~10 s in) before the requeued run may start.
+# With 10 s they could overlap: the likely cause of the requeued run's step being ended
+# now and then (faults.py tolerates that one case: Snakemake's retry resumes the job).
+AuthInfo=socket=$MUNGE_SOCK,cred_expire=30
+# slurmd's RPCs and step cleanup in its log, for a failure's post-mortem (kept on failure).
+SlurmdDebug=debug
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
@@ -406,16 +418,17 @@ fi
 # ---------------------------------------------------------------- 6. faults
 # Time limits (with and without the profile's warning signal), scancel, scontrol requeue
 # and a lost node, on this cluster and in the same working directory (the h5 sets are
-# reused); with SLURM_TEST_LOAD=N also N small jobs at once (by hand: minutes on 2 cores).
-# SLURM_TEST_FAULTS=0 skips them.
+# reused); beside them SLURM_TEST_LOAD (100) small jobs. SLURM_TEST_FAULTS=0 leaves the
+# load alone, SLURM_TEST_LOAD=0 the faults alone.
 FAULT_ARGS=(--slurmd-pid "${PIDS[-1]}")
-[[ ${SLURM_TEST_LOAD:-0} -gt 0 ]] && FAULT_ARGS+=(--load "$SLURM_TEST_LOAD")
+[[ ${SLURM_TEST_LOAD:-100} -gt 0 ]] && FAULT_ARGS+=(--load "${SLURM_TEST_LOAD:-100}")
 [[ ${SLURM_TEST_FAULTS:-1} == 1 ]] || FAULT_ARGS+=(--only-load)
-[[ ${SLURM_TEST_LOST_NODE:-0} == 1 ]] && FAULT_ARGS+=(--lost-node)
-if [[ ${SLURM_TEST_FAULTS:-1} == 1 || ${SLURM_TEST_LOAD:-0} -gt 0 ]]; then
+[[ ${SLURM_TEST_LOST_NODE:-1} == 1 ]] || FAULT_ARGS+=(--no-lost-node)
+FAULT_ARGS+=(${SLURM_TEST_FAULT_ARGS:-})
+if [[ ${SLURM_TEST_FAULTS:-1} == 1 || ${SLURM_TEST_LOAD:-100} -gt 0 ]]; then
   T_FAULTS=$SECONDS
   rc=0
-  bounded "$RUN_TIMEOUT" "$VENV/bin/python" "$REPO/tests/slurm/faults.py" "$REPO" "$WORK" "$SCRATCH/log" \
+  bounded "$FAULTS_TIMEOUT" "$VENV/bin/python" "$REPO/tests/slurm/faults.py" "$REPO" "$WORK" "$SCRATCH/log" \
     "${FAULT_ARGS[@]}" || rc=$?
   [[ $rc == 0 ]] || die "fault scenarios failed (rc $rc): see the lines above and $SCRATCH/log/faults_*.log"
   log "PASS: fault scenarios in $((SECONDS - T_FAULTS))s; total $((SECONDS - T0))s"

@@ -12,7 +12,10 @@ from pathlib import Path
 SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from snakemake.logging import logger
+
 from srstudy import about as study_about
+from srstudy import cluster as study_cluster
 from srstudy import config as study_config
 from srstudy import crossval
 from srstudy import dag
@@ -36,6 +39,13 @@ wildcard_constraints:
     variant="[A-Za-z0-9_-]+",
     scale=r"\d+",
     seed=r"\d+",
+
+
+def report_cluster_faults(log, failed=False):
+    """At the end of a run (onsuccess/onerror): the jobs SLURM requeued after a lost node
+    or a preemption, which Snakemake's polls miss (srstudy/cluster.py)."""
+    for line in study_cluster.fault_report(log, failed=failed):
+        logger.warning(line)
 
 
 def validate_config(config):
