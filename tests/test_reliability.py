@@ -558,6 +558,7 @@ def _writers(inputs: dict) -> dict:
         "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
         "search trials csv": lambda final: search.write_csv([{"trial": i, "eval_psnr_y": 30.5} for i in rows], final),
         "search text": lambda final: _write_text(final, json.dumps([{"trial": i} for i in rows])),
+        "timing json": lambda final: upscale.write_timing(final, {"ms": [0.5 for _ in rows]}),
     }
 
 
@@ -587,6 +588,7 @@ FULL_DISK = {
     "about page": ("software.html", "DiskFullError: could not write '{}': File too large"),
     "search trials csv": ("trials.csv", "DiskFullError: could not write '{}': File too large"),
     "search text": ("0.json", "DiskFullError: could not write '{}': File too large"),
+    "timing json": ("seed123.json", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
@@ -598,8 +600,9 @@ RULE_OUTPUTS = {
     "extract_frames": ["frames folder", "frame png"],
     "degrade": ["degraded folder"],
     "pack_h5": ["h5 set"],
+    "pack_lr_h5": ["h5 set"],
     "train": ["training", "checkpoint", "training log"],
-    "upscale": ["upscaled folder"],
+    "upscale": ["upscaled folder", "timing json"],
     "score": ["scores csv"],
     "summary_tables": ["table csv", "table text"],
     "comparison_tables": ["table text"],

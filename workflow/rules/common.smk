@@ -13,6 +13,7 @@ SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from srstudy import about as study_about
+from srstudy import archs
 from srstudy import config as study_config
 from srstudy import dag
 from srstudy.codedeps import code_inputs, run_jobs_with_package
@@ -84,6 +85,7 @@ DEGRADED = "{root}degraded/{split}/x{scale}"
 MODEL = "results/models/x{scale}/{variant}/seed{seed}/model.pt"
 TRAINING_LOG = "results/models/x{scale}/{variant}/seed{seed}/log.csv"
 UPSCALED_DIR = "{root}upscaled/x{scale}/{variant}/seed{seed}"
+UPSCALED_TIMING = "{root}upscaled/x{scale}/{variant}/seed{seed}.json"
 
 
 def training_set(split):
@@ -102,12 +104,26 @@ def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
     must not retrain the existing ones). A search's winner names its best.yaml instead
     (the job reads it; the file is an input, so a new winner retrains)."""
-    spec = study_config.variant_spec(config, wildcards.variant)
+    # Other architectures' blocks left out: their defaults cannot rerun this variant.
+    spec = archs.own_settings(study_config.variant_spec(config, wildcards.variant))
     if wildcards.variant in config["search"]:
         spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
+
+
+# The h5 sets per input grid of the architectures (srstudy/archs.py).
+H5_SETS = {"hr": "results/h5/x{scale}/{split}.h5", "lr": "results/h5/x{scale}/lr/{split}.h5"}
+
+
+def h5_sets(wildcards):
+    """The train and eval sets a model trains on: those of its architecture's input grid."""
+    spec = study_config.variant_spec(config, wildcards.variant)
+    pattern = H5_SETS[archs.arch_of(spec).grid]
+    return {
+        split: pattern.format(scale=wildcards.scale, split=split) for split in ("train", "eval")
+    }
 
 
 def study_models(wildcards=None):

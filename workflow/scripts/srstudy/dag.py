@@ -10,6 +10,7 @@ depends on the train and eval frames only, and upscaling and scoring a test set 
 on that set and the model only.
 """
 
+from srstudy.archs import arch_of
 from srstudy.config import frame_ids, variant_spec
 from srstudy.methods import study_methods
 
@@ -21,7 +22,8 @@ TRAINING_SPLITS = ("train", "eval")
 # Stage targets (``snakemake <stage>``): the job rules whose outputs each one builds.
 STAGES = {
     "frames": ("extract_frames",),
-    "datasets": ("degrade", "pack_h5"),
+    # pack_lr_h5: the LR-input sets, only for post-upsampling variants (srstudy/archs.py)
+    "datasets": ("degrade", "pack_h5", "pack_lr_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
     "models": ("train",),
@@ -88,6 +90,11 @@ def models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def lr_grid_variants(config: dict) -> list[str]:
+    """The variants whose architecture reads the LR frame (they need the LR h5 sets)."""
+    return [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "lr"]
+
+
 def video_models(config: dict) -> list[dict[str, str]]:
     """Wildcards of the models made into videos: each variant under 'videos:' (its
     first seed) x the videos' scales (all scales when none are given)."""
@@ -123,6 +130,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "extract_frames": [{"root": root, "split": split} for root, split in sets],
         "degrade": [{"root": root, "split": split, "scale": scale} for root, split in sets for scale in scales],
         "pack_h5": [{"scale": scale} for scale in scales],
+        "pack_lr_h5": [{"scale": scale} for scale in scales if lr_grid_variants(config)],
         "search_worker": [
             {**job, "worker": str(worker)}
             for job in search_jobs(config)

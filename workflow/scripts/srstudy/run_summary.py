@@ -21,17 +21,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from srstudy.archs import arch_of, gflops_per_frame
 from srstudy.config import frame_ids
 from srstudy.dataset import bicubic_eval_psnr
 from srstudy.tables import to_html, to_markdown, write_csv, write_text
 from srstudy.train import grid_patch_count
 
 DEFAULT_GAIN_DB = 0.1
-
-
-def layers_text(layers: list[dict]) -> str:
-    """``9x9:64, 5x5:32, 5x5:1``."""
-    return ", ".join(f"{layer['kernel']}x{layer['kernel']}:{layer['channels']}" for layer in layers)
 
 
 def convergence(log: pd.DataFrame, gain_db: float = DEFAULT_GAIN_DB) -> dict:
@@ -71,14 +67,18 @@ def model_rows(
         batch = spec["batch_size"]
         steps = max(1, per_epoch // batch) if not math.isnan(per_epoch) else math.nan
         epochs = len(log)
+        arch = arch_of(spec)
+        layers, activation = arch.describe(spec, scale)
         rows.append(
             {
                 "scale": scale,
                 "variant": checkpoint.get("variant", ""),
                 "seed": int(checkpoint["seed"]),
-                "layers": layers_text(spec["layers"]),
-                "activation": spec["activation"],
+                "arch": arch.name,
+                "layers": layers,
+                "activation": activation,
                 "parameters": sum(int(t.numel()) for t in checkpoint["state_dict"].values()),
+                "gflops_4k": gflops_per_frame(spec, scale),
                 "lr": spec["lr"],
                 "last_layer_lr": spec["lr"] * spec["last_layer_lr_factor"],
                 "batch_size": batch,
