@@ -607,6 +607,7 @@ RULE_OUTPUTS = {
     "summary_tables": ["table csv", "table text"],
     "comparison_tables": ["table text"],
     "psnr_vs_scale": ["figure"],
+    "pareto_figure": ["figure"],
     "crop_figure": ["figure"],
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],

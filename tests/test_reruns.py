@@ -68,8 +68,14 @@ def plan(finished, tmp_path):
 S, V, R = 2, 2, 2
 MODELS = S * V
 METHODS = V + 1
-AGGREGATES_ONE_SET = {"summary_tables": 1, "comparison_tables": S, "psnr_vs_scale": 1, "cost_table": 1}
-AGGREGATES = {"summary_tables": R, "comparison_tables": S * R, "psnr_vs_scale": R, "cost_table": 1}
+AGGREGATES_ONE_SET = {
+    "summary_tables": 1,
+    "comparison_tables": S,
+    "psnr_vs_scale": 1,
+    "pareto_figure": 1,
+    "cost_table": 1,
+}
+AGGREGATES = {"summary_tables": R, "comparison_tables": S * R, "psnr_vs_scale": R, "pareto_figure": R, "cost_table": 1}
 # Videos of the study test set for one variant (its first seed) at every scale, and the
 # About page, which lists the devices of every model.
 VIDEOS = {"upscaled_video": S, "comparison_video": S}
@@ -198,6 +204,7 @@ def test_a_new_scale_runs_only_that_scale_and_the_aggregates(plan, config):
         "summary_tables": R,
         "comparison_tables": 3 * R,  # every scale's table reads the new comparisons.csv
         "psnr_vs_scale": R,
+        "pareto_figure": R,
         "crop_figure": 1,
         "psnr_map_figure": 1,
         "training_figure": 1,
@@ -291,6 +298,7 @@ def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, 
     jobs = plan(config)
     assert counts(jobs) == {
         "psnr_vs_scale": R,
+        "pareto_figure": R,
         "crop_figure": S,
         "psnr_map_figure": S,
         "training_figure": S,

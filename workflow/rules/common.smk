@@ -184,6 +184,15 @@ def scores_of_root(wildcards):
     )
 
 
+def timings_of_root_and_scale(wildcards):
+    """The upscale jobs' timings of one test set and scale: every model (tables' costs)."""
+    return [
+        UPSCALED_TIMING.format(root=wildcards.root, scale=wildcards.scale, variant=v, seed=s)
+        for v in config["variants"]
+        for s in variant_seeds(v)
+    ]
+
+
 def test_set_title(wildcards):
     name = dag.test_set_name(wildcards.root)
     return "study test set" if wildcards.root == RESULTS else f"out-of-domain test set '{name}'"

@@ -24,4 +24,5 @@ with logged(sm.log[0]):
         variant=sm.wildcards.variant,
         thesis_code=sm.params.thesis_code,
     )
-    write_timing(sm.output.timing, timings[0])
+    labels = {"scale": int(sm.wildcards.scale), "variant": sm.wildcards.variant, "seed": int(sm.wildcards.seed)}
+    write_timing(sm.output.timing, labels | timings[0])
