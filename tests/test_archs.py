@@ -263,10 +263,10 @@ def test_lr_grid_models_train_and_upscale(frames, tmp_path, name):
         frames / "lr" / "train.h5",
         frames / "lr" / "eval.h5",
         spec,
-        123,
-        SCALE,
-        out / "model.pt",
-        out / "log.csv",
+        seed=123,
+        scale=SCALE,
+        model_path=out / "model.pt",
+        log_path=out / "log.csv",
         device="cpu",
         threads=1,
         progress=False,
@@ -284,7 +284,12 @@ def test_lr_grid_models_train_and_upscale(frames, tmp_path, name):
     assert 10 * np.log10(1 / mse) == pytest.approx(best["eval_psnr_y"], abs=1e-3)
     # Upscaling reads the LR frames beside the bicubic ones and writes full-size frames.
     timings = upscale_test_sets(
-        out / "model.pt", [(frames / "degraded" / "bicubic", [2], out / "up")], spec, SCALE, "cpu", tile=64
+        out / "model.pt",
+        [(frames / "degraded" / "bicubic", [2], out / "up")],
+        spec=spec,
+        scale=SCALE,
+        device="cpu",
+        tile=64,
     )
     frame = read_rgb(out / "up" / frame_name(2))
     assert frame.shape == read_rgb(frames / "degraded" / "bicubic" / frame_name(2)).shape
@@ -297,10 +302,10 @@ def test_an_lr_grid_model_refuses_srcnn_sets(frames, tmp_path):
             frames / "hr" / "train.h5",
             frames / "hr" / "eval.h5",
             {**SMALL["espcn"], **TRAINING},
-            123,
-            SCALE,
-            tmp_path / "model.pt",
-            tmp_path / "log.csv",
+            seed=123,
+            scale=SCALE,
+            model_path=tmp_path / "model.pt",
+            log_path=tmp_path / "log.csv",
             device="cpu",
             progress=False,
         )

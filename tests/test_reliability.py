@@ -351,8 +351,8 @@ def test_path_with_shell_characters_is_never_interpreted(tmp_path, synthetic_cli
 
 # A training run in a child process, as the train job runs it: train.h5 eval.h5 spec model log.
 TRAIN = (
-    "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), 123, 2, "
-    "*sys.argv[4:6], device='cpu', threads=1, progress=False, name='tiny')"
+    "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), seed=123, "
+    "scale=2, model_path=sys.argv[4], log_path=sys.argv[5], device='cpu', threads=1, progress=False, name='tiny')"
 )
 SLOW_EPOCHS = 3
 SLOW_LAYERS = [{"kernel": 9, "channels": 32}, {"kernel": 5, "channels": 16}, {"kernel": 5, "channels": 1}]
@@ -528,7 +528,17 @@ def _figure():
 def _train_into(final: Path, root: Path) -> None:
     final.mkdir(parents=True)
     h5 = (root / "train.h5", root / "eval.h5")
-    train(*h5, TINY, 123, 2, final / "model.pt", final / "log.csv", device="cpu", threads=1, progress=False)
+    train(
+        *h5,
+        TINY,
+        seed=123,
+        scale=2,
+        model_path=final / "model.pt",
+        log_path=final / "log.csv",
+        device="cpu",
+        threads=1,
+        progress=False,
+    )
 
 
 def _writers(inputs: dict) -> dict:
@@ -549,7 +559,7 @@ def _writers(inputs: dict) -> dict:
         "table text": lambda final: tables.write_text(final, "| variant | psnr |\n" * 5000),
         "figure": lambda final: figures.save(_figure(), final),
         "upscaled folder": lambda final: upscale.upscale_test_sets(
-            root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], TINY, 2, "cpu"
+            root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], spec=TINY, scale=2, device="cpu"
         ),
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
         "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),

@@ -175,6 +175,32 @@ def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
     assert {w["method"] for w in jobs["score"]} == {"prelu"}
 
 
+def test_a_post_upsampling_variant_adds_its_lr_sets_and_retrains_no_srcnn(plan, config):
+    """The first FSRCNN variant needs the LR-input h5 sets (one job per scale); the SRCNN
+    variants' sets and models stay as they are."""
+    config["variants"]["fast"] = {"arch": "fsrcnn", "fsrcnn": {"d": 8, "s": 4, "m": 1}}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "pack_lr_h5": S,
+        "train": S,
+        "upscale": S * R,
+        "score": S * R,
+        **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
+        "crop_figure": S,
+        "training_figure": S,
+        **ABOUT,
+    }
+    assert all(w["variant"] == "fast" for rule in ("train", "upscale") for w in jobs[rule])
+
+
+def test_another_architectures_defaults_rerun_nothing(plan, config):
+    """An SRCNN variant's jobs carry its own architecture's settings only."""
+    config["defaults"]["fsrcnn"] = {"m": 2}
+    config["defaults"]["espcn"] = {"activation": "relu"}
+    assert plan(config) == {}
+
+
 def test_a_new_seed_trains_only_the_new_seed(plan, config):
     config["defaults"]["seeds"] = [123, 7]
     jobs = plan(config)

@@ -422,6 +422,7 @@ def train(
     train_h5: str | Path,
     eval_h5: str | Path,
     spec: dict,
+    *,  # the rest by name: too many settings to pass by position safely
     seed: int,
     scale: int,
     model_path: str | Path,

@@ -207,6 +207,7 @@ def read_timing(path: str | Path) -> dict:
 def upscale_test_sets(
     checkpoint_path: str | Path,
     test_sets: list[tuple[str | Path, list[int], str | Path]],
+    *,  # the rest by name: too many settings to pass by position safely
     spec: dict,
     scale: int,
     device: str = "auto",
