@@ -317,3 +317,26 @@ def test_timing_round_trips(tmp_path):
     write_timing(tmp_path / "t.json", {"ms_per_frame": 1.5})
     assert read_timing(tmp_path / "t.json") == {"ms_per_frame": 1.5}
     assert json.loads((tmp_path / "t.json").read_text())["ms_per_frame"] == 1.5
+
+
+def test_the_video_upscaler_feeds_lr_grid_models_the_decoded_frame(tmp_path, capsys):
+    """``bash run.sh upscale`` with an ESPCN checkpoint: each output frame is the model's
+    output on the decoded (LR) frame, Cb/Cr from its bicubic upscale, bit for bit."""
+    from conftest import BIKES_SPEC, read_sequential
+    from srstudy.train import save_atomic
+    from srstudy.upscale import upscale_frame
+    from srstudy.upscale_video import bicubic_upscale, main
+    from srstudy.video import resolve_video
+
+    spec, scale = SMALL["espcn"], 2
+    torch.manual_seed(5)
+    model = build_model(spec, scale)
+    checkpoint = tmp_path / "model.pt"
+    save_atomic({"state_dict": model.state_dict(), "spec": spec, "scale": scale, "variant": "espcn"}, checkpoint)
+    clip, out = resolve_video(BIKES_SPEC), tmp_path / "up.mkv"
+    main([str(clip), "--model", str(checkpoint), "-o", str(out), "--frames", "2", "--lossless", "--device", "cpu"])
+    assert "2 frames, 1280x544 (x2)" in capsys.readouterr().err
+    model = prepare_for_inference(model, torch.device("cpu"))
+    for original, frame in zip(read_sequential(clip, 2), read_sequential(out), strict=True):
+        expected = upscale_frame(model, bicubic_upscale(original, scale), halo_of(spec, scale), 512, lr_rgb=original)
+        assert np.array_equal(frame, expected)
