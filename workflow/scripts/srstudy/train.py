@@ -600,7 +600,11 @@ def train(
         print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
         if on_epoch is not None:
             on_epoch(epoch, eval_psnr)
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        # A copy: on a CPU, .cpu() and .contiguous() return the parameter itself where it is
+        # already contiguous (biases), and later epochs would change the kept best epoch's.
+        weights = {
+            k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()
+        }
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
                 "state_dict": weights,
