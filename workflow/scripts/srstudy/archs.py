@@ -141,7 +141,16 @@ def _fsrcnn_build(spec: dict, scale: int):
         layers += [nn.Conv2d(s, s, FSRCNN_MAP_KERNEL, padding=FSRCNN_MAP_KERNEL // 2), _activation(act, s)]
     layers += [nn.Conv2d(s, d, 1), _activation(act, d)]
     padding, extra = deconv_padding(own["deconv_kernel"], scale)
-    layers.append(nn.ConvTranspose2d(d, 1, own["deconv_kernel"], scale, padding, output_padding=extra))
+    deconv = nn.ConvTranspose2d(d, 1, own["deconv_kernel"], scale, padding, output_padding=extra)
+    layers.append(deconv)
+    # The paper's initialisation: He et al. for the convolutions, N(0, 0.001) for the
+    # deconvolution (torch's default scales it by its 1 output channel: a noisy start).
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+    nn.init.normal_(deconv.weight, std=0.001)
+    nn.init.zeros_(deconv.bias)
     return nn.Sequential(*layers)
 
 
