@@ -129,7 +129,8 @@ CONFIG_REFUSALS = {
         set_key(["variants", "elu", "activaton"], "elu"),
         [
             "variants.elu: unknown key 'activaton' (did you mean 'activation'?); allowed keys here: activation, "
-            "batch_size, epochs, last_layer_lr_factor, layers, lr, patch_size, patch_stride, patches_per_epoch, seeds"
+            "arch, batch_size, epochs, espcn, fsrcnn, last_layer_lr_factor, layers, lr, patch_size, patch_stride, "
+            "patches_per_epoch, seeds"
         ],
     ),
     "wrong type": (set_key(["defaults", "epochs"], "ten"), ["defaults.epochs: 'ten' is not of type 'integer'"]),
