@@ -296,6 +296,19 @@ def test_lr_grid_models_train_and_upscale(frames, tmp_path, name):
     assert timings[0]["ms_per_frame"] > 0 and timings[0]["width"] == 300 and timings[0]["height"] == 240
 
 
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+    from srstudy.train import save_atomic
+    from srstudy.upscale import CheckpointMismatch
+
+    spec = {**SMALL["espcn"], **TRAINING}
+    path = tmp_path / "model.pt"
+    save_atomic({"state_dict": build_model(spec, 2).state_dict(), "spec": spec, "scale": 2, "variant": "x"}, path)
+    with pytest.raises(CheckpointMismatch, match="its arch is espcn, the config asks for fsrcnn"):
+        load_checkpoint(path, {**SMALL["fsrcnn"], **TRAINING}, 2, "x")
+    with pytest.raises(CheckpointMismatch, match="its model is {'espcn': "):
+        load_checkpoint(path, {**spec, "espcn": {**spec["espcn"], "last_kernel": 5}}, 2, "x")
+
+
 def test_an_lr_grid_model_refuses_srcnn_sets(frames, tmp_path):
     with pytest.raises(ValueError, match="reads the lr grid"):
         train(

@@ -128,8 +128,12 @@ def load_checkpoint(
     problems = []
     if variant is not None and checkpoint.get("variant", variant) != variant:
         problems.append(f"it belongs to variant '{checkpoint['variant']}', not '{variant}'")
-    if spec is not None and model_spec(checkpoint["spec"]) != model_spec(spec):
-        problems.append(f"its model is {model_spec(checkpoint['spec'])}, the config asks for {model_spec(spec)}")
+    have, want = model_spec(checkpoint["spec"]), model_spec(spec) if spec is not None else None
+    if want is not None and have["arch"] != want["arch"]:
+        problems.append(f"its arch is {have['arch']}, the config asks for {want['arch']}")
+    elif want is not None and have != want:
+        sizes = [{k: v for k, v in s.items() if k != "arch"} for s in (have, want)]
+        problems.append(f"its model is {sizes[0]}, the config asks for {sizes[1]}")
     if scale is not None and checkpoint["scale"] != scale:
         problems.append(f"it was trained for scale {checkpoint['scale']}, not {scale}")
     if problems:
