@@ -132,7 +132,8 @@ CONFIG_REFUSALS = {
         set_key(["variants", "elu", "activaton"], "elu"),
         [
             "variants.elu: unknown key 'activaton' (did you mean 'activation'?); allowed keys here: activation, "
-            "batch_size, epochs, last_layer_lr_factor, layers, lr, patch_size, patch_stride, patches_per_epoch, seeds"
+            "arch, batch_size, epochs, espcn, fsrcnn, last_layer_lr_factor, layers, lr, patch_size, patch_stride, "
+            "patches_per_epoch, seeds"
         ],
     ),
     "wrong type": (set_key(["defaults", "epochs"], "ten"), ["defaults.epochs: 'ten' is not of type 'integer'"]),
@@ -354,8 +355,8 @@ def test_path_with_shell_characters_is_never_interpreted(tmp_path, synthetic_cli
 
 # A training run in a child process, as the train job runs it: train.h5 eval.h5 spec model log.
 TRAIN = (
-    "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), 123, 2, "
-    "*sys.argv[4:6], device='cpu', threads=1, progress=False, name='tiny')"
+    "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), seed=123, "
+    "scale=2, model_path=sys.argv[4], log_path=sys.argv[5], device='cpu', threads=1, progress=False, name='tiny')"
 )
 SLOW_EPOCHS = 3
 SLOW_LAYERS = [{"kernel": 9, "channels": 32}, {"kernel": 5, "channels": 16}, {"kernel": 5, "channels": 1}]
@@ -531,7 +532,17 @@ def _figure():
 def _train_into(final: Path, root: Path) -> None:
     final.mkdir(parents=True)
     h5 = (root / "train.h5", root / "eval.h5")
-    train(*h5, TINY, 123, 2, final / "model.pt", final / "log.csv", device="cpu", threads=1, progress=False)
+    train(
+        *h5,
+        TINY,
+        seed=123,
+        scale=2,
+        model_path=final / "model.pt",
+        log_path=final / "log.csv",
+        device="cpu",
+        threads=1,
+        progress=False,
+    )
 
 
 def _writers(inputs: dict) -> dict:
@@ -553,7 +564,7 @@ def _writers(inputs: dict) -> dict:
         "table text": lambda final: tables.write_text(final, "| variant | psnr |\n" * 5000),
         "figure": lambda final: figures.save(_figure(), final),
         "upscaled folder": lambda final: upscale.upscale_test_sets(
-            root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], TINY, 2, "cpu"
+            root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], spec=TINY, scale=2, device="cpu"
         ),
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
         "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),
@@ -562,6 +573,7 @@ def _writers(inputs: dict) -> dict:
         "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
         "search trials csv": lambda final: search.write_csv([{"trial": i, "eval_psnr_y": 30.5} for i in rows], final),
         "search text": lambda final: _write_text(final, json.dumps([{"trial": i} for i in rows])),
+        "timing json": lambda final: upscale.write_timing(final, {"ms": [0.5 for _ in rows]}),
     }
 
 
@@ -592,6 +604,7 @@ FULL_DISK = {
     "about page": ("software.html", "DiskFullError: could not write '{}': File too large"),
     "search trials csv": ("trials.csv", "DiskFullError: could not write '{}': File too large"),
     "search text": ("0.json", "DiskFullError: could not write '{}': File too large"),
+    "timing json": ("seed123.json", "DiskFullError: could not write '{}': File too large"),
     # Last: HDF5 may crash (SIGSEGV) when it later frees a file whose write failed.
     "h5 set": ("train.h5", "DiskFullError: could not write '{}': File too large"),
 }
@@ -603,12 +616,14 @@ RULE_OUTPUTS = {
     "extract_frames": ["frames folder", "frame png"],
     "degrade": ["degraded folder"],
     "pack_h5": ["h5 set"],
+    "pack_lr_h5": ["h5 set"],
     "train": ["training", "checkpoint", "training log"],
-    "upscale": ["upscaled folder"],
+    "upscale": ["upscaled folder", "timing json"],
     "score": ["scores csv"],
     "summary_tables": ["table csv", "table text"],
     "comparison_tables": ["table text"],
     "psnr_vs_scale": ["figure"],
+    "pareto_figure": ["figure"],
     "crop_figure": ["figure"],
     "psnr_map_figure": ["figure"],
     "training_figure": ["figure"],

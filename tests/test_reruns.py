@@ -68,8 +68,14 @@ def plan(finished, tmp_path):
 S, V, R = 2, 2, 2
 MODELS = S * V
 METHODS = V + 1
-AGGREGATES_ONE_SET = {"summary_tables": 1, "comparison_tables": S, "psnr_vs_scale": 1, "cost_table": 1}
-AGGREGATES = {"summary_tables": R, "comparison_tables": S * R, "psnr_vs_scale": R, "cost_table": 1}
+AGGREGATES_ONE_SET = {
+    "summary_tables": 1,
+    "comparison_tables": S,
+    "psnr_vs_scale": 1,
+    "pareto_figure": 1,
+    "cost_table": 1,
+}
+AGGREGATES = {"summary_tables": R, "comparison_tables": S * R, "psnr_vs_scale": R, "pareto_figure": R, "cost_table": 1}
 # Videos of the study test set for one variant (its first seed) at every scale, and the
 # About page, which lists the devices of every model.
 VIDEOS = {"upscaled_video": S, "comparison_video": S}
@@ -169,6 +175,32 @@ def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
     assert {w["method"] for w in jobs["score"]} == {"prelu"}
 
 
+def test_a_post_upsampling_variant_adds_its_lr_sets_and_retrains_no_srcnn(plan, config):
+    """The first FSRCNN variant needs the LR-input h5 sets (one job per scale); the SRCNN
+    variants' sets and models stay as they are."""
+    config["variants"]["fast"] = {"arch": "fsrcnn", "fsrcnn": {"d": 8, "s": 4, "m": 1}}
+    jobs = plan(config)
+    assert counts(jobs) == {
+        "pack_lr_h5": S,
+        "train": S,
+        "upscale": S * R,
+        "score": S * R,
+        **AGGREGATES,
+        "run_summary": 1,  # it reads every model and training log
+        "crop_figure": S,
+        "training_figure": S,
+        **ABOUT,
+    }
+    assert all(w["variant"] == "fast" for rule in ("train", "upscale") for w in jobs[rule])
+
+
+def test_another_architectures_defaults_rerun_nothing(plan, config):
+    """An SRCNN variant's jobs carry its own architecture's settings only."""
+    config["defaults"]["fsrcnn"] = {"m": 2}
+    config["defaults"]["espcn"] = {"activation": "relu"}
+    assert plan(config) == {}
+
+
 def test_a_new_seed_trains_only_the_new_seed(plan, config):
     config["defaults"]["seeds"] = [123, 7]
     jobs = plan(config)
@@ -198,6 +230,7 @@ def test_a_new_scale_runs_only_that_scale_and_the_aggregates(plan, config):
         "summary_tables": R,
         "comparison_tables": 3 * R,  # every scale's table reads the new comparisons.csv
         "psnr_vs_scale": R,
+        "pareto_figure": R,
         "crop_figure": 1,
         "psnr_map_figure": 1,
         "training_figure": 1,
@@ -291,6 +324,7 @@ def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, 
     jobs = plan(config)
     assert counts(jobs) == {
         "psnr_vs_scale": R,
+        "pareto_figure": R,
         "crop_figure": S,
         "psnr_map_figure": S,
         "training_figure": S,

@@ -80,7 +80,9 @@ def standin(tmp_path_factory, bbb_frames_dir):
                 torch.save({"state_dict": weights, "spec": spec, "scale": scale, "variant": variant}, checkpoint)
                 folders[seed] = root / f"upscaled/x{scale}/{variant}/seed{seed}"
                 test_set = [(root / f"degraded/x{scale}/bicubic", frames, folders[seed])]
-                upscale_test_sets(checkpoint, test_set, spec, scale, device="cpu", threads=1, thesis_code=True)
+                upscale_test_sets(
+                    checkpoint, test_set, spec=spec, scale=scale, device="cpu", threads=1, thesis_code=True
+                )
             path = root / f"scores/x{scale}/{variant}.csv"
             score_folder(
                 root / "frames",

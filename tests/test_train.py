@@ -59,7 +59,17 @@ def h5_sets(tmp_path_factory):
 
 def run(h5_sets, out, spec=SPEC, **kwargs):
     out.mkdir(parents=True, exist_ok=True)
-    return train(*h5_sets, spec, 123, SCALE, out / "model.pt", out / "log.csv", threads=1, progress=False, **kwargs)
+    return train(
+        *h5_sets,
+        spec,
+        seed=123,
+        scale=SCALE,
+        model_path=out / "model.pt",
+        log_path=out / "log.csv",
+        threads=1,
+        progress=False,
+        **kwargs,
+    )
 
 
 def test_patches_are_cut_where_asked():
@@ -136,8 +146,8 @@ def test_a_killed_job_resumes_from_its_last_epoch(h5_sets, tmp_path):
     out.mkdir()
     code = (
         "import sys, json; from srstudy.train import train; "
-        f"train({str(h5_sets[0])!r}, {str(h5_sets[1])!r}, json.loads(sys.argv[1]), 123, {SCALE}, "
-        f"{str(out / 'model.pt')!r}, {str(out / 'log.csv')!r}, threads=1, progress=False)"
+        f"train({str(h5_sets[0])!r}, {str(h5_sets[1])!r}, json.loads(sys.argv[1]), seed=123, scale={SCALE}, "
+        f"model_path={str(out / 'model.pt')!r}, log_path={str(out / 'log.csv')!r}, threads=1, progress=False)"
     )
     import json
 
@@ -259,7 +269,15 @@ def test_nan_loss_stops_with_variant_scale_and_epoch(h5_sets, tmp_path):
         target.attrs.update(source.attrs)
     with pytest.raises(TrainingDiverged, match=r"variant 'wide', scale 3, seed 123: loss became nan in epoch 1"):
         train(
-            poisoned, h5_sets[1], SPEC, 123, SCALE, tmp_path / "m.pt", tmp_path / "l.csv", name="wide", progress=False
+            poisoned,
+            h5_sets[1],
+            SPEC,
+            seed=123,
+            scale=SCALE,
+            model_path=tmp_path / "m.pt",
+            log_path=tmp_path / "l.csv",
+            name="wide",
+            progress=False,
         )
     assert not (tmp_path / "m.pt").exists()
 

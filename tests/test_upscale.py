@@ -89,7 +89,12 @@ def test_upscale_test_sets_keeps_bicubic_chroma(tmp_path):
     bicubic = skimage.data.astronaut()[:120, :150]
     write_png(tmp_path / "bicubic" / frame_name(7), bicubic)
     upscale_test_sets(
-        save_checkpoint(tmp_path / "m.pt"), [(tmp_path / "bicubic", [7], tmp_path / "out")], SPEC, 3, "cpu", 64
+        save_checkpoint(tmp_path / "m.pt"),
+        [(tmp_path / "bicubic", [7], tmp_path / "out")],
+        spec=SPEC,
+        scale=3,
+        device="cpu",
+        tile=64,
     )
     out = read_rgb(tmp_path / "out" / frame_name(7))
     assert out.shape == bicubic.shape and out.dtype == np.uint8
@@ -102,7 +107,7 @@ def test_upscale_test_sets_keeps_bicubic_chroma(tmp_path):
 def test_failed_upscale_leaves_no_output(tmp_path):
     path = save_checkpoint(tmp_path / "m.pt")
     with pytest.raises(FileNotFoundError):
-        upscale_test_sets(path, [(tmp_path / "missing", [1], tmp_path / "out")], SPEC, 3, "cpu")
+        upscale_test_sets(path, [(tmp_path / "missing", [1], tmp_path / "out")], spec=SPEC, scale=3, device="cpu")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 

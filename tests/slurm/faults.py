@@ -207,7 +207,17 @@ def reference(repo: Path, work: Path, variant: str, out: Path) -> dict:
     spec = {k: v for k, v in variant_spec(config, variant).items() if k != "seeds"}
     out.mkdir(parents=True, exist_ok=True)
     h5 = [work / f"results/h5/x2/{split}.h5" for split in ("train", "eval")]
-    return train(*h5, spec, 123, 2, out / "model.pt", out / "log.csv", device="cpu", threads=1, progress=False)
+    return train(
+        *h5,
+        spec,
+        seed=123,
+        scale=2,
+        model_path=out / "model.pt",
+        log_path=out / "log.csv",
+        device="cpu",
+        threads=1,
+        progress=False,
+    )
 
 
 SCHEMA = "workflow/schemas/config.schema.yaml"

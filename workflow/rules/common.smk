@@ -15,6 +15,7 @@ sys.path.insert(0, str(SCRIPTS))
 from snakemake.logging import logger
 
 from srstudy import about as study_about
+from srstudy import archs
 from srstudy import cluster as study_cluster
 from srstudy import config as study_config
 from srstudy import crossval
@@ -98,6 +99,7 @@ DEGRADED = "{root}degraded/{split}/x{scale}"
 MODEL = "results/models/x{scale}/{variant}/seed{seed}/model.pt"
 TRAINING_LOG = "results/models/x{scale}/{variant}/seed{seed}/log.csv"
 UPSCALED_DIR = "{root}upscaled/x{scale}/{variant}/seed{seed}"
+UPSCALED_TIMING = "{root}upscaled/x{scale}/{variant}/seed{seed}.json"
 
 
 def training_set(split):
@@ -116,12 +118,26 @@ def train_spec(wildcards):
     """A variant's model and training settings (its seed list excluded: adding a seed
     must not retrain the existing ones). A search's winner names its best.yaml instead
     (the job reads it; the file is an input, so a new winner retrains)."""
-    spec = study_config.variant_spec(config, wildcards.variant)
+    # Other architectures' blocks left out: their defaults cannot rerun this variant.
+    spec = archs.own_settings(study_config.variant_spec(config, wildcards.variant))
     if wildcards.variant in config["search"]:
         spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
     # keys in another order must not retrain it.
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
+
+
+# The h5 sets per input grid of the architectures (srstudy/archs.py).
+H5_SETS = {"hr": "results/h5/x{scale}/{split}.h5", "lr": "results/h5/x{scale}/lr/{split}.h5"}
+
+
+def h5_sets(wildcards):
+    """The train and eval sets a model trains on: those of its architecture's input grid."""
+    spec = study_config.variant_spec(config, wildcards.variant)
+    pattern = H5_SETS[archs.arch_of(spec).grid]
+    return {
+        split: pattern.format(scale=wildcards.scale, split=split) for split in ("train", "eval")
+    }
 
 
 def study_models(wildcards=None):
@@ -180,6 +196,15 @@ def scores_of_root(wildcards):
         scale=config["scales"],
         method=study_methods(config["variants"]),
     )
+
+
+def timings_of_root_and_scale(wildcards):
+    """The upscale jobs' timings of one test set and scale: every model (tables' costs)."""
+    return [
+        UPSCALED_TIMING.format(root=wildcards.root, scale=wildcards.scale, variant=v, seed=s)
+        for v in config["variants"]
+        for s in variant_seeds(v)
+    ]
 
 
 def test_set_title(wildcards):

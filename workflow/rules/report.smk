@@ -78,6 +78,7 @@ rule comparison_tables:
         comparisons="{root}tables/comparisons.csv",
         seeds="{root}tables/summary_seeds.csv",
         training="results/tables/training.csv",
+        timings=timings_of_root_and_scale,
         code=code("comparison_tables.py"),
     output:
         markdown=report(
@@ -133,6 +134,31 @@ rule psnr_vs_scale:
         test_set=test_set_title,
     script:
         "../scripts/figure_psnr_vs_scale.py"
+
+
+rule pareto_figure:
+    input:
+        scores=scores_of_root,
+        training="results/tables/training.csv",
+        code=code("figure_pareto.py"),
+    output:
+        report(
+            "{root}figures/pareto.png",
+            caption="../report/pareto.rst",
+            category="PSNR vs cost",
+            labels=test_set_labels,
+        ),
+    log:
+        "{root}logs/figures/pareto.log",
+    benchmark:
+        "{root}benchmarks/pareto_figure.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        variants=list(config["variants"]),
+        test_set=test_set_title,
+    script:
+        "../scripts/figure_pareto.py"
 
 
 rule crop_figure:

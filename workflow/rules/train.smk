@@ -5,8 +5,7 @@
 
 rule train:
     input:
-        train="results/h5/x{scale}/train.h5",
-        eval="results/h5/x{scale}/eval.h5",
+        unpack(h5_sets),
         code=code("train.py"),
         search=search_winner_input,
     output:

@@ -10,7 +10,9 @@ rule upscale:
         code=code("upscale.py"),
         search=search_winner_input,
     output:
-        directory(UPSCALED_DIR),
+        frames=directory(UPSCALED_DIR),
+        # ms per frame on this job's device, for the tables' cost columns
+        timing=UPSCALED_TIMING,
     log:
         "{root}logs/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:

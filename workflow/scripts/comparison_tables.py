@@ -16,4 +16,5 @@ with logged(sm.log[0]):
         training_csv=sm.input.training,
         thesis=sm.params.thesis,
         settings=sm.params.statistics,
+        timing_paths=sm.input.timings,
     )

@@ -14,4 +14,5 @@ with logged(sm.log[0]):
             int(sm.wildcards.scale),
             sm.output[frame_set],
             attrs={"video": manifest["path"], "video_sha256": manifest["sha256"], "frame_set": frame_set},
+            grid=sm.params.grid,
         )

@@ -5,15 +5,15 @@ from srstudy.jobs import logged
 from srstudy.methods import BICUBIC
 from srstudy.models import set_tf32
 from srstudy.slots import place_on_gpu
-from srstudy.upscale import upscale_test_sets
+from srstudy.upscale import upscale_test_sets, write_timing
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
     place_on_gpu()  # before CUDA starts
     set_tf32(sm.config["train"]["tf32"])  # the numerics the models were trained with
-    upscale_test_sets(
+    timings = upscale_test_sets(
         sm.input.model,
-        [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output[0])],
+        [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output.frames)],
         spec=resolve_spec(sm.params.spec),
         scale=int(sm.wildcards.scale),
         # Not params: the tile size and device give the same frames (tiling is exact).
@@ -24,3 +24,5 @@ with logged(sm.log[0]):
         variant=sm.wildcards.variant,
         thesis_code=sm.params.thesis_code,
     )
+    labels = {"scale": int(sm.wildcards.scale), "variant": sm.wildcards.variant, "seed": int(sm.wildcards.seed)}
+    write_timing(sm.output.timing, labels | timings[0])

@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from srstudy import archs
 from srstudy.degrade import FrameSizeError, check_frame_size
 from srstudy.methods import BICUBIC
 from srstudy.video import VideoError, probe, resolve_video
@@ -108,12 +109,18 @@ def coerce_strings(value, schema: dict, root: dict):
     return value if "string" in allowed else _scalar(value, allowed)
 
 
+def load_schema(schema_path: str | Path) -> dict:
+    """The config schema: the file, with the model registry's keys (``arch`` and each
+    architecture's own sizes, :func:`srstudy.archs.extend_schema`)."""
+    return archs.extend_schema(yaml.safe_load(Path(schema_path).read_text()))
+
+
 def validate_schema(config: dict, schema_path: str | Path) -> dict:
     """Fill in defaults and check ``config`` against the schema, in place; raise one
     :class:`ConfigError` listing every problem with the key it concerns. Strings where
     the schema wants numbers, booleans or null (as ``--config`` gives them) are
     converted first."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     coerce_strings(config, schema, schema)
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
@@ -240,8 +247,14 @@ def _frame_rate(config: dict, key: str, video: dict) -> float | str:
 
 
 def variant_spec(config: dict, name: str) -> dict:
-    """The full settings of a variant: 'defaults' with the variant's overrides on top."""
-    return {**config["defaults"], **config["variants"][name]}
+    """The full settings of a variant: 'defaults' with the variant's overrides on top; an
+    architecture's block (``fsrcnn: {m: 2}``) overrides the keys it gives only."""
+    defaults, overrides = config["defaults"], config["variants"][name]
+    spec = {**defaults, **overrides}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            spec[key] = {**defaults[key], **value}
+    return spec
 
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -286,7 +299,7 @@ def expand_sweeps(config: dict, schema_path: str | Path) -> dict:
     """Add the variants of every sweep to ``config['variants']``, in place, after checking
     each against the schema's model settings (errors name the sweep's key). A generated
     name that is not a valid name or clashes with another variant is an error."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     model = {**schema["definitions"]["model_and_training"], "definitions": schema["definitions"]}
     validator = jsonschema.Draft7Validator(model)
     problems, generated = [], {}
@@ -353,6 +366,8 @@ def search_problems(config: dict) -> list[str]:
                 problems.append(f"{where}.space: the grid sampler needs lists, not ranges ({', '.join(ranges)})")
             if isinstance(depth, list) and len(depth) > 1:
                 problems.append(f"{where}.space.depth: the grid sampler needs one depth (the grid is per layer)")
+        if archs.arch_of(config["defaults"]).name != archs.DEFAULT or "arch" in search["budget"]:
+            problems.append(f"{where}: a search tunes SRCNN's layers; set defaults.arch to srcnn (or remove it)")
         unknown = sorted(set(search["scales"] or []) - set(config["scales"]))
         if unknown:
             problems.append(f"{where}.scales: {unknown} are not among the study's scales {config['scales']}")
@@ -403,11 +418,9 @@ def check_semantics(config: dict) -> None:
         problems.append(f"variants.{BICUBIC}: the name '{BICUBIC}' is reserved for the baseline; rename the variant")
     for name in config["variants"]:
         spec = variant_spec(config, name)
-        where = f"variants.{name}" if "layers" in config["variants"][name] else "defaults"
-        if spec["layers"][-1]["channels"] != 1:
-            problems.append(f"{where}.layers: the last layer must have 1 output channel (the Y plane)")
-        if any(layer["kernel"] % 2 == 0 for layer in spec["layers"]):
-            problems.append(f"{where}.layers: kernel sizes must be odd, so the output stays aligned")
+        own = archs.arch_of(spec).model_keys
+        where = f"variants.{name}" if any(key in config["variants"][name] for key in own) else "defaults"
+        problems += archs.spec_problems(spec, where)
     problems += search_problems(config)
     problems += report_problems(config, sets["test"])
     problems += video_problems(config)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from srstudy.archs import extend_schema
+
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas/config.schema.yaml"
 
 INTRO = """\
@@ -109,7 +111,7 @@ def undocumented(schema: dict, root: dict | None = None, key: str = "") -> list[
 
 
 def render(schema_path: str | Path = SCHEMA) -> str:
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = extend_schema(yaml.safe_load(Path(schema_path).read_text()))  # with the registry's keys
     return INTRO + "\n".join(_rows(schema, schema, "", True)) + "\n"
 
 

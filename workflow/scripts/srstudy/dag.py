@@ -16,6 +16,7 @@ inputs of its jobs, so turning it on retrains nothing.
 """
 
 from srstudy import crossval
+from srstudy.archs import arch_of
 from srstudy.config import frame_ids, variant_spec
 from srstudy.methods import study_methods
 
@@ -28,7 +29,8 @@ CV_SPLIT = "cv"  # the frame set of cross-validation's split range
 # Stage targets (``snakemake <stage>``): the job rules whose outputs each one builds.
 STAGES = {
     "frames": ("extract_frames",),
-    "datasets": ("degrade", "pack_h5", "cv_pack_h5"),
+    # pack_lr_h5: the LR-input sets, only for post-upsampling variants (srstudy/archs.py)
+    "datasets": ("degrade", "pack_h5", "pack_lr_h5", "cv_pack_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
     "models": ("train", "cv_train"),
@@ -42,6 +44,7 @@ STAGES = {
         "summary_tables",
         "comparison_tables",
         "psnr_vs_scale",
+        "pareto_figure",
         "crop_figure",
         "psnr_map_figure",
         "training_figure",
@@ -98,6 +101,11 @@ def models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def lr_grid_variants(config: dict) -> list[str]:
+    """The variants whose architecture reads the LR frame (they need the LR h5 sets)."""
+    return [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "lr"]
+
+
 def video_models(config: dict) -> list[dict[str, str]]:
     """Wildcards of the models made into videos: each variant under 'videos:' (its
     first seed) x the videos' scales (all scales when none are given)."""
@@ -139,6 +147,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "extract_frames": [{"root": root, "split": split} for root, split in sets],
         "degrade": [{"root": root, "split": split, "scale": scale} for root, split in sets for scale in scales],
         "pack_h5": [{"scale": scale} for scale in scales],
+        "pack_lr_h5": [{"scale": scale} for scale in scales if lr_grid_variants(config)],
         "search_worker": [
             {**job, "worker": str(worker)}
             for job in search_jobs(config)
@@ -157,6 +166,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "summary_tables": [{"root": root} for root in roots],
         "comparison_tables": [{"root": root, "scale": scale} for root in roots for scale in scales],
         "psnr_vs_scale": [{"root": root} for root in roots],
+        "pareto_figure": [{"root": root} for root in roots],
         "crop_figure": [{"crop": crop, "scale": scale} for crop in crops for scale in scales],
         "psnr_map_figure": [{"scale": scale} for scale in scales],
         "training_figure": [{"scale": scale} for scale in scales],

@@ -1,4 +1,6 @@
-"""Stage 3: h5 train/eval sets of whole Y planes (HR and bicubic-upscaled LR).
+"""Stage 3: h5 train/eval sets of whole Y planes: HR and the network's input, the
+bicubic-upscaled LR frame (SRCNN's grid, ``results/h5/x{s}/``) or, for post-upsampling
+networks, the LR frame itself (``results/h5/x{s}/lr/``, made only when a variant needs it).
 
 Frames, not pre-cut patches: the reference's 33x33/stride-14 patch files hold each
 pixel ~5.6 times (as float32) and run out of memory on whole 2160p scenes; patches are
@@ -27,6 +29,9 @@ from srstudy.images import (
 
 CHUNK_SIDE = 256
 COMPRESSION = {"compression": "gzip", "compression_opts": 1}  # on 720p frames: within 2% of level 9, 3x faster
+# The network's input per input grid (srstudy.archs): the degraded folder it comes from.
+INPUT_FOLDERS = {"hr": "bicubic", "lr": "lr"}
+GRIDS = tuple(INPUT_FOLDERS)
 
 
 def y_plane(rgb: np.ndarray) -> np.ndarray:
@@ -41,28 +46,36 @@ def pack(
     scale: int,
     out_path: str | Path,
     attrs: dict | None = None,
+    grid: str = "hr",
 ) -> None:
     """Write ``out_path`` with datasets ``hr`` and ``lr`` (N x H x W 8-bit Y; ``lr`` is the
-    bicubic-upscaled LR frame on the HR grid) and ``frames`` (the indices)."""
+    bicubic-upscaled LR frame on the HR grid) and ``frames`` (the indices). With ``grid``
+    ``lr``, ``lr`` is the LR frame itself (N x H/scale x W/scale), and the attribute
+    ``grid`` says so."""
+    if grid not in GRIDS:
+        raise ValueError(f"unknown input grid '{grid}'; choose one of {', '.join(GRIDS)}")
     frames_dir, degraded_dir = Path(frames_dir), Path(degraded_dir)
     with Image.open(frames_dir / frame_name(indices[0])) as first:  # reads the header only
         width, height = first.size
     shape = (len(indices), height - height % scale, width - width % scale)
+    small = shape if grid == "hr" else (shape[0], shape[1] // scale, shape[2] // scale)
     chunks = (1, min(CHUNK_SIDE, shape[1]), min(CHUNK_SIDE, shape[2]))
-    check_free_space(out_path, 2 * shape[0] * shape[1] * shape[2])  # both planes, before gzip
+    small_chunks = (1, min(CHUNK_SIDE, small[1]), min(CHUNK_SIDE, small[2]))
+    check_free_space(out_path, shape[0] * (shape[1] * shape[2] + small[1] * small[2]))  # both planes, before gzip
     with atomic_file(out_path, ".h5") as tmp, h5py.File(tmp, "w") as h5:
         hr = h5.create_dataset("hr", shape, np.uint8, chunks=chunks, **COMPRESSION)
-        lr = h5.create_dataset("lr", shape, np.uint8, chunks=chunks, **COMPRESSION)
+        lr = h5.create_dataset("lr", small, np.uint8, chunks=small_chunks, **COMPRESSION)
         h5.create_dataset("frames", data=np.asarray(indices, np.int64))
         for row, index in enumerate(indices):
             hr[row] = y_plane(modcrop(read_rgb(frames_dir / frame_name(index)), scale))
-            lr[row] = y_plane(read_rgb(degraded_dir / "bicubic" / frame_name(index)))
+            lr[row] = y_plane(read_rgb(degraded_dir / INPUT_FOLDERS[grid] / frame_name(index)))
         h5.attrs.update(
             {
                 "scale": scale,
                 "frames": indices,
                 "y_formula": Y_FORMULA,
                 "y_scale": "8-bit Y, rounded; the network sees Y / 255",
+                **({"grid": grid} if grid != "hr" else {}),  # SRCNN's sets stay as they were
                 **(attrs or {}),
             }
         )

@@ -7,6 +7,8 @@
 * :func:`training_curves`: eval Y-PSNR (and training loss) per epoch of every variant.
 * :func:`psnr_vs_scale`: mean PSNR of every variant and bicubic against the scale, with
   95% confidence intervals over frames, and the gain over bicubic.
+* :func:`pareto`: per scale, every variant's Y-PSNR gain over bicubic against the GFLOPs
+  of one 3840x2160 output frame, the Pareto front (no variant both cheaper and better) drawn.
 """
 
 import math
@@ -260,6 +262,91 @@ def scale_means(per_frame: pd.DataFrame, order: list[str]) -> pd.DataFrame:
                     row[f"{metric}_gain_ci95"] = ci95_halfwidth(diff)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pareto_front(gflops: list[float], gains: list[float]) -> list[bool]:
+    """Whether each point is on the Pareto front: no other point costs at most as much
+    and gains at least as much, with one of the two strictly."""
+    points = list(zip(gflops, gains, strict=True))
+    return [not any(c <= cost and g >= gain and (c < cost or g > gain) for c, g in points) for cost, gain in points]
+
+
+# Markers per architecture (srstudy.archs), so the network family shows at a glance.
+ARCH_MARKERS = {"srcnn": "o", "fsrcnn": "s", "espcn": "^"}
+
+
+def pareto(
+    score_paths: list[str | os.PathLike],
+    *,
+    training_csv: str | os.PathLike,
+    variants: list[str],
+    out: str | os.PathLike,
+    title: str = "",
+) -> pd.DataFrame:
+    """One panel per scale: each variant's mean Y-PSNR gain over bicubic (field
+    convention; error bars: t-based 95% CI over frames of the paired differences) against
+    its GFLOPs per 3840x2160 output frame (log axis), from the run summary's per-model
+    table; the Pareto front joined by a line. Returns the data (``pareto``: on the front)."""
+    per_frame = frame_means(load_scores(score_paths))
+    training = pd.read_csv(training_csv)
+    order = [m for m in method_order(per_frame, variants) if m != BICUBIC]
+    scales = sorted(per_frame["scale"].unique())
+    rows = []
+    for scale in scales:
+        at = per_frame[per_frame["scale"] == scale]
+        bicubic = at[at["variant"] == BICUBIC].set_index("frame")["psnr_y"]
+        models = training[training["scale"] == scale].groupby("variant")
+        for method in order:
+            if method not in models.groups:
+                continue
+            values = at[at["variant"] == method].set_index("frame")["psnr_y"]
+            diff = values - bicubic.reindex(values.index)
+            group = models.get_group(method)
+            rows.append(
+                {
+                    "scale": scale,
+                    "variant": method,
+                    "arch": group["arch"].iloc[0] if "arch" in group else "srcnn",
+                    "gflops_4k": float(group["gflops_4k"].mean()),
+                    "psnr_y_gain": diff.mean(),
+                    "psnr_y_gain_ci95": ci95_halfwidth(diff),
+                }
+            )
+    data = pd.DataFrame(rows, columns=["scale", "variant", "arch", "gflops_4k", "psnr_y_gain", "psnr_y_gain_ci95"])
+    data["pareto"] = False
+    for _, group in data.groupby("scale"):
+        data.loc[group.index, "pareto"] = pareto_front(group["gflops_4k"].tolist(), group["psnr_y_gain"].tolist())
+    colours = _colours(order)
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales) + 2, 4.2), squeeze=False, layout="constrained")
+    for ax, scale in zip(axes[0], scales, strict=True):
+        at = data[data["scale"] == scale]
+        for row in at.itertuples():
+            ax.errorbar(
+                row.gflops_4k,
+                row.psnr_y_gain,
+                yerr=0 if math.isnan(row.psnr_y_gain_ci95) else row.psnr_y_gain_ci95,
+                color=colours[row.variant],
+                marker=ARCH_MARKERS.get(row.arch, "D"),
+                markersize=7,
+                capsize=3,
+                linestyle="none",
+                label=row.variant,
+            )
+            ax.annotate(
+                row.variant, (row.gflops_4k, row.psnr_y_gain), fontsize=7, xytext=(4, 3), textcoords="offset points"
+            )
+        front = at[at["pareto"]].sort_values("gflops_4k")
+        ax.step(front["gflops_4k"], front["psnr_y_gain"], where="post", color="black", linewidth=0.9, alpha=0.6)
+        ax.axhline(0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_xscale("log")
+        ax.set(xlabel="GFLOPs per 3840x2160 frame (log)", ylabel="Y-PSNR gain over bicubic (dB)", title=f"x{scale}")
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="variant")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save(fig, out)
+    return data
 
 
 def _colours(names: list[str]) -> dict[str, tuple]:

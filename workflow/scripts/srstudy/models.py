@@ -1,8 +1,11 @@
-"""SRCNN built from a variant spec: a list of conv layers (kernel, output channels)
-with one activation between them and none after the last (the reference model)."""
+"""Networks built from a variant spec (the architectures: :mod:`srstudy.archs`), and
+SRCNN itself: a list of conv layers (kernel, output channels) with one activation
+between them and none after the last (the reference model)."""
 
 import torch
 from torch import nn
+
+from srstudy import archs
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -18,12 +21,11 @@ ACTIVATIONS = {
 # backward needs): one memory pass less per layer, ~15% of CPU inference time.
 IN_PLACE = {"relu", "elu", "leaky_relu", "silu"}
 
-# Settings that define the network (the rest of a variant spec only affects training).
-MODEL_KEYS = ("layers", "activation")
-
 
 def model_spec(spec: dict) -> dict:
-    return {key: spec[key] for key in MODEL_KEYS}
+    """Settings that define the network: the arch and its sizes (the rest of a variant
+    spec only affects training)."""
+    return archs.model_spec(spec)
 
 
 class SRCNN(nn.Module):
@@ -61,8 +63,17 @@ def _activation(name: str, channels: int) -> nn.Module:
     return ACTIVATIONS[name](inplace=True) if name in IN_PLACE else ACTIVATIONS[name]()
 
 
-def build_model(spec: dict) -> SRCNN:
-    return SRCNN(spec["layers"], spec["activation"])
+def build_model(spec: dict, scale: int | None = None) -> nn.Module:
+    """The network of a variant spec (its ``arch``); post-upsampling ones need the scale."""
+    arch = archs.arch_of(spec)
+    if arch.grid == "lr" and scale is None:
+        raise ValueError(f"{arch.title} upscales by itself: build it with the scale")
+    return arch.build(spec, scale)
+
+
+def halo_of(spec: dict, scale: int | None = None) -> int:
+    """Input pixels tiled inference needs around a tile (see :func:`receptive_radius`)."""
+    return archs.arch_of(spec).halo(spec, scale)
 
 
 def receptive_radius(layers: list[dict]) -> int:
@@ -84,14 +95,11 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def parameter_groups(model: SRCNN, lr: float, last_layer_lr_factor: float) -> list[dict]:
-    """The reference's per-layer learning rates: ``lr`` everywhere but the last conv,
-    which gets ``lr * last_layer_lr_factor``."""
-    last = set(map(id, model.last_conv.parameters()))
-    return [
-        {"params": [p for p in model.parameters() if id(p) not in last], "lr": lr},
-        {"params": list(model.last_conv.parameters()), "lr": lr * last_layer_lr_factor},
-    ]
+def parameter_groups(model: nn.Module, lr: float, last_layer_lr_factor: float, spec: dict | None = None) -> list[dict]:
+    """The reference's per-layer learning rates: ``lr`` everywhere but the output layer
+    (SRCNN's last conv), which gets ``lr * last_layer_lr_factor``; as the arch of
+    ``spec`` declares them (SRCNN without one)."""
+    return archs.arch_of(spec or {}).parameter_groups(model, lr, last_layer_lr_factor)
 
 
 def select_device(preference: str = "auto") -> torch.device:

@@ -35,6 +35,7 @@ def _layers(*pairs):
 # x0.1, batch 16, 40 epochs over the 33x33/stride-14 patch grid). The inserted layer's
 # kernel is not given in the thesis (only its widths); 5x5 is this workflow's choice.
 _TRAINING = {
+    "arch": "srcnn",
     "lr": 1.0e-4,
     "last_layer_lr_factor": 0.1,
     "batch_size": 16,

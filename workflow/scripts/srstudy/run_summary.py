@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from srstudy.archs import arch_of, gflops_per_frame
 from srstudy.config import frame_ids
 from srstudy.dataset import bicubic_eval_psnr
 from srstudy.tables import to_html, to_markdown, write_csv, write_text
@@ -34,11 +35,6 @@ def precision_text(checkpoint: dict) -> str:
     reader must see them."""
     precision = checkpoint.get("precision", "fp32")
     return f"{precision} (TF32 convolutions)" if precision == "fp32" and checkpoint.get("tf32") else precision
-
-
-def layers_text(layers: list[dict]) -> str:
-    """``9x9:64, 5x5:32, 5x5:1``."""
-    return ", ".join(f"{layer['kernel']}x{layer['kernel']}:{layer['channels']}" for layer in layers)
 
 
 def convergence(log: pd.DataFrame, gain_db: float = DEFAULT_GAIN_DB) -> dict:
@@ -89,13 +85,18 @@ def model_row(checkpoint: dict, log: pd.DataFrame, *, frame_shape: tuple | None,
     batch = spec["batch_size"]
     steps = max(1, per_epoch // batch) if not math.isnan(per_epoch) else math.nan
     epochs = len(log)
+    scale = int(checkpoint["scale"])
+    arch = arch_of(spec)
+    layers, activation = arch.describe(spec, scale)
     return {
-        "scale": int(checkpoint["scale"]),
+        "scale": scale,
         "variant": checkpoint.get("variant", ""),
         "seed": int(checkpoint["seed"]),
-        "layers": layers_text(spec["layers"]),
-        "activation": spec["activation"],
+        "arch": arch.name,
+        "layers": layers,
+        "activation": activation,
         "parameters": sum(int(t.numel()) for t in checkpoint["state_dict"].values()),
+        "gflops_4k": gflops_per_frame(spec, scale),
         "lr": spec["lr"],
         "last_layer_lr": spec["lr"] * spec["last_layer_lr_factor"],
         "batch_size": batch,

@@ -18,10 +18,13 @@ From the per-frame score files ``{root}scores/x{scale}/{method}.csv`` (a variant
 * ``x{scale}.md`` / ``x{scale}.html``: those comparisons in the thesis's layout (one
   table per group, each in the thesis's RGB convention and the field's Y convention),
   3 decimals, with flags (below bicubic, not converged), the thesis-code scores and the
-  thesis's published numbers where the run has them.
+  thesis's published numbers where the run has them, and what each model costs: its
+  parameters, GFLOPs per 3840x2160 output frame (from its architecture, see
+  :mod:`srstudy.archs`) and the measured milliseconds per test frame of its upscale jobs.
 """
 
 import html
+import json
 import math
 import os
 import re
@@ -302,6 +305,69 @@ def row_flags(method: str, psnr: float, bicubic_psnr: float, counts: dict) -> st
     return ", ".join(flags)
 
 
+# --- costs ---------------------------------------------------------------------------
+
+COST_HEADER = ["Parameters", "GFLOPs per 4K frame", "ms per frame"]
+
+
+def load_timings(paths: list[str | os.PathLike]) -> pd.DataFrame:
+    """The upscale jobs' timings (``scale, variant, seed, ms_per_frame, width, height,
+    device``), labelled by their own fields, never their paths."""
+    rows = []
+    for path in paths:
+        timing = json.loads(Path(path).read_text())
+        rows.append({key: timing.get(key) for key in ("scale", "variant", "seed", "ms_per_frame", "width", "height")})
+        rows[-1]["device"] = timing.get("device", "")
+    return pd.DataFrame(rows, columns=["scale", "variant", "seed", "ms_per_frame", "width", "height", "device"])
+
+
+def model_costs(training: pd.DataFrame | None, timings: pd.DataFrame | None, scale: int) -> dict[str, dict]:
+    """``{variant: {parameters, gflops_4k, ms_per_frame}}`` at a scale: the run summary's
+    per-model table (parameters, GFLOPs) and the upscale timings, averaged over seeds."""
+    costs: dict[str, dict] = {}
+    if training is not None and not training.empty:
+        at = training[training["scale"] == scale]
+        for variant, group in at.groupby("variant", sort=False):
+            entry = costs.setdefault(variant, {})
+            for column in ("parameters", "gflops_4k"):  # a run summary from before the registry lacks GFLOPs
+                if column in group:
+                    entry[column] = group[column].mean()
+    if timings is not None and not timings.empty:
+        at = timings[timings["scale"] == scale]
+        for variant, group in at.groupby("variant", sort=False):
+            costs.setdefault(variant, {})["ms_per_frame"] = group["ms_per_frame"].astype(float).mean()
+    return costs
+
+
+def cost_cells(costs: dict, method: str) -> list[str]:
+    cost = costs.get(method, {})
+    parameters, gflops, ms = (cost.get(key, math.nan) for key in ("parameters", "gflops_4k", "ms_per_frame"))
+    return [
+        "–" if math.isnan(parameters) else f"{int(round(parameters)):,}",
+        "–" if math.isnan(gflops) else f"{gflops:,.1f}",
+        "–" if math.isnan(ms) else f"{ms:,.1f}",
+    ]
+
+
+def cost_note(timings: pd.DataFrame | None, scale: int) -> str:
+    """What the cost columns are, with the frame size and device the times were taken on."""
+    text = (
+        "Costs: parameters of the trained model; GFLOPs of the network for one 3840x2160 output frame "
+        "(2 per multiply-accumulate, from its architecture; post-upsampling networks run on the LR grid, "
+        "so they cost about 1/scale^2 per output pixel)"
+    )
+    at = timings[timings["scale"] == scale] if timings is not None and not timings.empty else None
+    if at is None or at.empty:
+        return text + "."
+    sizes = ", ".join(sorted({f"{int(w)}x{int(h)}" for w, h in zip(at["width"], at["height"], strict=True)}))
+    devices = ", ".join(sorted(set(at["device"])))
+    return (
+        f"{text}; ms per frame: the median time of one {sizes} test frame through the network (its colour "
+        f"conversion included, tiled as configured) in this run's upscale jobs on {devices}, mean over seeds "
+        "(wall-clock, on a machine that may have run other jobs at the same time)."
+    )
+
+
 # --- formatting ----------------------------------------------------------------------
 
 
@@ -350,10 +416,13 @@ def scale_tables(
     scale: int,
     training: pd.DataFrame | None = None,
     thesis: dict | None = None,
+    timings: pd.DataFrame | None = None,
 ) -> list[dict]:
     """The tables of one scale: per group and convention, ``{title, header, rows}``.
-    ``training``: the run summary's per-model table (convergence flags); ``thesis``: the
-    variants shown beside the thesis's published numbers (:func:`srstudy.published.thesis_columns`)."""
+    ``training``: the run summary's per-model table (convergence flags, parameters,
+    GFLOPs); ``thesis``: the variants shown beside the thesis's published numbers
+    (:func:`srstudy.published.thesis_columns`); ``timings``: :func:`load_timings`. The
+    cost columns are there when ``training`` or ``timings`` is given."""
     seeds = methods[methods["scale"] == scale].set_index("variant")
     optional = {
         "seed_sd": bool((seeds["n_seeds"] > 1).any()),
@@ -361,12 +430,20 @@ def scale_tables(
         "published": (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {},
     }
     counts = unconverged(training, scale)
+    costs = model_costs(training, timings, scale) if training is not None or timings is not None else None
     tables = []
     for group in groups:
         block = comparisons[(comparisons["comparison"] == group["name"]) & (comparisons["scale"] == scale)]
         for key, (subtitle, _, _) in CONVENTIONS.items():
             table = convention_table(
-                block, seeds, group["reference"], convention=key, optional=optional, counts=counts, scale=scale
+                block,
+                seeds,
+                group["reference"],
+                convention=key,
+                optional=optional,
+                counts=counts,
+                scale=scale,
+                costs=costs,
             )
             tables.append(
                 {"group": group["name"], "convention": key, "title": group["title"], "subtitle": subtitle} | table
@@ -383,12 +460,13 @@ def convention_table(
     optional: dict,
     counts: dict,
     scale: int,
+    costs: pd.DataFrame | None = None,
 ) -> dict:
     """``{header, rows}`` of one comparison group's table in one convention. ``block``:
     the group's rows of the comparisons table at ``scale``; ``seeds``: the per-method
     summary at ``scale``; ``optional``: which optional columns the scale's tables have
     (``seed_sd``; in the RGB convention ``thesis_code`` and ``published``);
-    ``counts``: :func:`unconverged`."""
+    ``counts``: :func:`unconverged`; ``costs``: :func:`model_costs` (the cost columns)."""
     _, psnr, ssim = CONVENTIONS[convention]
     rgb = convention == "rgb"
     header = ["Variant", "Flags", "PSNR (dB)", "± CI95 frames", "SSIM"]
@@ -405,6 +483,8 @@ def convention_table(
         "p PSNR (Holm)",
         "p SSIM (Holm)",
     ]
+    if costs is not None:
+        header += COST_HEADER
     bicubic_psnr = seeds.loc[BICUBIC, psnr] if BICUBIC in seeds.index else math.nan
     rows = []
     for method in dict.fromkeys(block["variant"]):
@@ -427,6 +507,8 @@ def convention_table(
             p_cell(p),
             p_cell(s),
         ]
+        if costs is not None:
+            row += cost_cells(costs, method)
         rows.append(row)
     return {"header": header, "rows": rows}
 
@@ -440,6 +522,7 @@ def describe(
     settings: dict | None = None,
     thesis: dict | None = None,
     training: pd.DataFrame | None = None,
+    timings: pd.DataFrame | None = None,
 ) -> list[str]:
     """The notes under the heading: what the numbers are, how they were tested, what the
     flags mean, and where no test can reach significance."""
@@ -455,6 +538,8 @@ def describe(
     ]
     notes += _test_notes(block, settings)
     notes += _thesis_notes(at, scale, thesis)
+    if training is not None or timings is not None:
+        notes.append(cost_note(timings, scale))
     if text := banner(training, scale):
         notes.insert(0, f"**{text}**")
     return notes
@@ -614,20 +699,30 @@ def write_scale_tables(
     training_csv: str | os.PathLike | None = None,
     thesis: dict | None = None,
     settings: dict | None = None,
+    timing_paths: list[str | os.PathLike] | None = None,
 ) -> None:
     """The thesis-layout tables of one scale, as Markdown and as HTML. ``comparisons_csv``
     and ``seeds_csv``: what :func:`write_summaries` wrote; ``comparisons``: the config's
     comparison groups (``report.comparisons``); ``training_csv``: the run summary's
     per-model table (convergence flags); ``thesis``: :func:`srstudy.published.thesis_columns`
-    of the config; ``settings``: ``report.statistics``."""
+    of the config; ``settings``: ``report.statistics``; ``timing_paths``: the upscale jobs'
+    timings of this test set (the cost columns)."""
     compared = pd.read_csv(comparisons_csv, keep_default_na=False, na_values=[""])
     methods = pd.read_csv(seeds_csv)
     training = pd.read_csv(training_csv) if training_csv else None
+    timings = load_timings(timing_paths) if timing_paths else None
     groups = resolve_comparisons(comparisons, variants, baseline)
-    tables = scale_tables(compared, methods, groups, scale=scale, training=training, thesis=thesis)
+    tables = scale_tables(compared, methods, groups, scale=scale, training=training, thesis=thesis, timings=timings)
     heading = f"x{scale}: {test_set}"
     notes = describe(
-        methods, compared, scale=scale, test_set=test_set, settings=settings, thesis=thesis, training=training
+        methods,
+        compared,
+        scale=scale,
+        test_set=test_set,
+        settings=settings,
+        thesis=thesis,
+        training=training,
+        timings=timings,
     )
     write_text(markdown, to_markdown(tables, heading, notes))
     write_text(html_path, to_html(tables, heading, notes))

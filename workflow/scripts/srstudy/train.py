@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from srstudy.archs import arch_of
 from srstudy.dataset import read_frames
 from srstudy.images import atomic_file, psnr_from_mse
 from srstudy.jobs import progress_bar
-from srstudy.models import build_model, parameter_groups, receptive_radius, select_device, set_tf32
+from srstudy.models import build_model, halo_of, parameter_groups, select_device, set_tf32
 from srstudy.upscale import autocast, infer_tiled, tile_for
 
 LOG_COLUMNS = ("epoch", "loss", "eval_psnr_y", "seconds", "lr")
@@ -125,11 +126,20 @@ def sample_patches(generator: torch.Generator, shape: tuple[int, ...], patch: in
     )
 
 
-def gather(planes: torch.Tensor, origins: torch.Tensor, patch: int) -> torch.Tensor:
-    """Batch x 1 x patch x patch crops of ``planes`` (N x H x W) at ``origins``."""
+def gather(planes: torch.Tensor, origins: torch.Tensor, patch: int, factor: int = 1) -> torch.Tensor:
+    """Batch x 1 x patch x patch crops of ``planes`` (N x H x W) at ``origins``; with a
+    ``factor``, origins are on a grid that much coarser (an LR patch's HR target)."""
     offsets = torch.arange(patch, device=planes.device)
-    rows = (origins[:, 1, None] + offsets)[:, :, None]
-    cols = (origins[:, 2, None] + offsets)[:, None, :]
+    top, left = (
+        (origins[:, 1, None], origins[:, 2, None])
+        if factor == 1
+        else (
+            origins[:, 1, None] * factor,
+            origins[:, 2, None] * factor,
+        )
+    )
+    rows = (top + offsets)[:, :, None]
+    cols = (left + offsets)[:, None, :]
     return planes[origins[:, 0, None, None], rows, cols][:, None]
 
 
@@ -211,7 +221,7 @@ def make_optimizer(model: nn.Module, spec: dict, device: torch.device, mode: str
     """Adam with the reference's per-layer learning rates. On a GPU one fused kernel
     updates every parameter (capturable when the step is a CUDA graph); on a CPU the
     multi-tensor (foreach) update. Both compute what the per-parameter loop computes."""
-    groups = parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"])
+    groups = parameter_groups(model, spec["lr"], spec["last_layer_lr_factor"], spec)
     if device.type == "cuda":
         return torch.optim.Adam(groups, fused=True, capturable=mode in ("graph", "compile"))
     return torch.optim.Adam(groups, foreach=device.type == "cpu")
@@ -229,10 +239,15 @@ class TrainSteps:
     graph and replays it (one launch per step); ``compile`` runs it through
     ``torch.compile(mode="reduce-overhead")``. Every mode computes the same step."""
 
-    def __init__(self, model, optimizer, scaler, lr_planes, hr_planes, patch, batch, capacity, precision, mode):
+    def __init__(
+        self, model, optimizer, scaler, lr_planes, hr_planes, patch, batch, capacity, precision, mode, factor=1
+    ):
         self.model, self.optimizer, self.scaler = model, optimizer, scaler
         self.lr_planes, self.hr_planes = lr_planes, hr_planes
         self.patch, self.batch, self.precision, self.mode = patch, batch, precision, mode
+        # Inputs on the LR grid (post-upsampling networks): the HR target of an LR patch
+        # at (top, left) is factor x larger, at factor x (top, left).
+        self.factor = factor
         self.device = next(model.parameters()).device
         where = lr_planes.device
         self.origins = torch.zeros((capacity, 3), dtype=torch.long, device=where)
@@ -256,8 +271,11 @@ class TrainSteps:
     def _body(self, zero_grad: bool = True) -> None:
         where = self.origins[self.cursor * self.batch + self.offsets]
         inputs, targets = (
-            unit(gather(planes, where, self.patch)).to(self.device).contiguous(memory_format=torch.channels_last)
-            for planes in (self.lr_planes, self.hr_planes)
+            unit(gather(planes, where, patch, factor)).to(self.device).contiguous(memory_format=torch.channels_last)
+            for planes, patch, factor in (
+                (self.lr_planes, self.patch, 1),
+                (self.hr_planes, self.patch * self.factor, self.factor),
+            )
         )
         with autocast(self.device, self.precision):
             loss = nn.functional.mse_loss(self.model(inputs).float(), targets)
@@ -318,12 +336,22 @@ def mse(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 
 def evaluate(
-    model: nn.Module, hr: np.ndarray, lr: np.ndarray, halo: int, tile: int = 512, precision: str = "fp32"
+    model: nn.Module,
+    hr: np.ndarray,
+    lr: np.ndarray,
+    halo: int,
+    tile: int = 512,
+    precision: str = "fp32",
+    factor: int = 1,
 ) -> float:
-    """Mean Y-PSNR (on Y/255, whole planes, output clamped to 0..1) over the eval frames."""
+    """Mean Y-PSNR (on Y/255, whole planes, output clamped to 0..1) over the eval frames;
+    ``lr``: the network's input planes (``factor`` x smaller on the LR grid)."""
     model.eval()
     scores = [
-        psnr_from_mse(mse(unit(h), np.clip(infer_tiled(model, unit(low), halo, tile, precision=precision), 0, 1)), 1.0)
+        psnr_from_mse(
+            mse(unit(h), np.clip(infer_tiled(model, unit(low), halo, tile, precision=precision, factor=factor), 0, 1)),
+            1.0,
+        )
         for h, low in zip(hr, lr, strict=True)
     ]
     model.train()
@@ -394,6 +422,7 @@ def train(
     train_h5: str | Path,
     eval_h5: str | Path,
     spec: dict,
+    *,  # the rest by name: too many settings to pass by position safely
     seed: int,
     scale: int,
     model_path: str | Path,
@@ -431,20 +460,36 @@ def train(
     device = select_device(device)
     mode = resolve_step_mode(step_mode, device, precision)
     set_tf32(tf32)
+    arch = arch_of(spec)
+    factor = arch.factor(scale)
     hr, lr, train_attrs = read_frames(train_h5)
     eval_hr, eval_lr, eval_attrs = read_frames(eval_h5)
+    for path, attrs in ((train_h5, train_attrs), (eval_h5, eval_attrs)):
+        if attrs.get("grid", "hr") != arch.grid:
+            raise ValueError(
+                f"{name} x{scale}: '{path}' holds inputs on the {attrs.get('grid', 'hr')} grid, but {arch.title} "
+                f"reads the {arch.grid} grid; give it the h5 sets packed for that grid"
+            )
     patch, batch = spec["patch_size"], spec["batch_size"]
     if hr.shape[1] < patch or hr.shape[2] < patch:
         raise ValueError(
             f"{name} x{scale}: frames of {hr.shape[2]}x{hr.shape[1]} are smaller than the patch size {patch}; "
             "lower patch_size in the config"
         )
+    # A network on the LR grid trains on LR patches of patch_size // scale and their HR
+    # targets (patch_size rounded down to a multiple of the scale).
+    in_patch = patch // factor
+    if in_patch < 3:
+        raise ValueError(
+            f"{name} x{scale}: patch_size {patch} gives {arch.title} LR patches of {in_patch} px at x{scale}; "
+            f"raise patch_size to at least {3 * scale} in the config"
+        )
     per_epoch = spec.get("patches_per_epoch") or grid_patch_count(hr.shape, patch, spec["patch_stride"])
     steps = max(1, per_epoch // batch)
     data = {"train": train_attrs, "eval": eval_attrs}
 
     torch.manual_seed(seed)
-    model = build_model(spec).to(device)
+    model = build_model(spec, scale).to(device)
     optimizer = make_optimizer(model, spec, device, mode)
     best, rows, start_epoch = None, [], 0
     # Where the first epoch run here starts: steps already done, their summed loss and time.
@@ -468,7 +513,7 @@ def train(
     # batch is cut there instead of being copied over every step.
     planes_device = device if device.type == "cuda" else torch.device("cpu")
     hr_t, lr_t = torch.from_numpy(hr).to(planes_device), torch.from_numpy(lr).to(planes_device)
-    halo, tile = receptive_radius(spec["layers"]), tile_for("auto", device)
+    halo, tile = halo_of(spec, scale), tile_for("auto", device)
     scaler = grad_scaler(device, precision)
     if state is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
@@ -503,11 +548,13 @@ def train(
             f"progress saved to {state_path}; rerun to resume"
         )
 
-    steps_run = TrainSteps(model, optimizer, scaler, lr_t, hr_t, patch, batch, steps * batch, precision, mode)
+    steps_run = TrainSteps(
+        model, optimizer, scaler, lr_t, hr_t, in_patch, batch, steps * batch, precision, mode, factor=factor
+    )
     log_every_steps = max(1, log_every_steps)
 
     for epoch in range(start_epoch + 1, spec["epochs"] + 1):
-        origins = epoch_origins(seed, epoch, hr.shape, patch, steps * batch).to(planes_device)
+        origins = epoch_origins(seed, epoch, lr.shape, in_patch, steps * batch).to(planes_device)
         started, total = time.perf_counter() - epoch_seconds, epoch_loss
         bar = progress_bar(
             range(first_step, steps),
@@ -540,7 +587,7 @@ def train(
                 if STOP:
                     raise interrupted(epoch, step + 1)
         first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
-        eval_psnr = evaluate(model, eval_hr, eval_lr, halo, tile, precision)
+        eval_psnr = evaluate(model, eval_hr, eval_lr, halo, tile, precision, factor)
         rows.append(
             {
                 "epoch": epoch,
@@ -553,11 +600,16 @@ def train(
         print(f"{name} x{scale} epoch {epoch}: loss {total / steps:.6f}, eval Y-PSNR {eval_psnr:.3f} dB", flush=True)
         if on_epoch is not None:
             on_epoch(epoch, eval_psnr)
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        # A copy: on a CPU, .cpu() and .contiguous() return the parameter itself where it is
+        # already contiguous (biases), and later epochs would change the kept best epoch's.
+        weights = {
+            k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()
+        }
         if best is None or eval_psnr > best["eval_psnr_y"]:
             best = {
                 "state_dict": weights,
                 "variant": name,
+                "arch": arch.name,
                 "spec": spec,
                 "scale": scale,
                 "seed": seed,

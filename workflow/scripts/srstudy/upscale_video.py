@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from srstudy.archs import arch_of
 from srstudy.images import atomic_file
 from srstudy.jobs import progress_bar, short_errors
-from srstudy.models import build_model, receptive_radius, select_device
+from srstudy.models import build_model, halo_of, select_device
 from srstudy.upscale import load_checkpoint, prepare_for_inference, tile_for, upscale_frame
 from srstudy.video import VideoError, ffmpeg_binary, ffmpeg_gist, probe, read_ppm
 from srstudy.videos import Encoder
@@ -69,11 +70,12 @@ def upscale_video(
     info = probe(source, ffmpeg_exe)
     checkpoint = load_checkpoint(model_path)
     scale = int(checkpoint["scale"])
-    model = build_model(checkpoint["spec"])
+    model = build_model(checkpoint["spec"], scale)
     model.load_state_dict(checkpoint["state_dict"])
     device = select_device(device)
     model = prepare_for_inference(model, device)
-    halo, tile = receptive_radius(checkpoint["spec"]["layers"]), tile_for(tile, device)
+    halo, tile = halo_of(checkpoint["spec"], scale), tile_for(tile, device)
+    lr_grid = arch_of(checkpoint["spec"]).grid == "lr"  # the decoded frame is its input
     width, height = info.width * scale, info.height * scale
     total = min(limit or info.approx_frames, info.approx_frames) or None
     started = time.perf_counter()
@@ -83,7 +85,8 @@ def upscale_video(
     ):
         frames = decoded_frames(source, info, ffmpeg_exe, limit)
         for frame in progress_bar(frames, total=total, unit="frame", desc=Path(out).name, disable=not progress):
-            encoder.write(upscale_frame(model, bicubic_upscale(frame, scale), halo, tile, precision))
+            lr = frame if lr_grid else None
+            encoder.write(upscale_frame(model, bicubic_upscale(frame, scale), halo, tile, precision, lr_rgb=lr))
     seconds = time.perf_counter() - started
     return {
         "frames": encoder.count,
