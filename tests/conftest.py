@@ -182,3 +182,18 @@ def e2e(tmp_path_factory):
     workdir = copy_project(tmp_path_factory.mktemp("e2e"))
     result = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", timeout=1800)
     return workdir, load_config(TEST_CONFIG), result
+
+
+def pytest_collection_modifyitems(config, items):
+    """The real-SLURM test starts its run as soon as it is collected, to run beside the
+    rest of the suite (see tests/test_slurm.py)."""
+    for item in items:
+        if item.nodeid.endswith("test_slurm.py::test_workflow_on_real_slurm"):
+            item.module.start_in_background()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A SLURM run still going when the session ends (an -x stop, Ctrl-C) is stopped."""
+    module = sys.modules.get("test_slurm")
+    if module is not None and hasattr(module, "stop_background"):
+        module.stop_background()

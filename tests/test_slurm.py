@@ -11,6 +11,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,10 @@ SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
 # the outer guard. On expiry the script gets SIGTERM, so its trap stops the daemons.
 LIMIT_S = 1800
 GRACE_S = 60
+# The run, started in the background when the suite collects the test (conftest.py): it
+# spends most of its time waiting on SLURM (status polls, time limits, a node coming
+# back), which the rest of the suite fills. The test then waits for it.
+BACKGROUND: dict = {}
 
 
 def skip_reason() -> str | None:
@@ -36,27 +42,46 @@ def skip_reason() -> str | None:
     return None
 
 
+def start_in_background() -> None:
+    """Start the SLURM script (once), its output to a file."""
+    if BACKGROUND or skip_reason():
+        return
+    env = dict(os.environ)
+    if (Path(sys.prefix) / "bin" / "snakemake").exists():
+        env.setdefault("VENV", sys.prefix)
+    log = Path(tempfile.mkstemp(prefix="srstudy-slurm-", suffix=".log")[1])
+    with open(log, "w") as out:
+        process = subprocess.Popen(["bash", str(SCRIPT)], stdout=out, stderr=subprocess.STDOUT, env=env)
+    BACKGROUND.update(process=process, log=log, started=time.monotonic())
+
+
+def stop_background() -> None:
+    """SIGTERM (the script's trap stops the daemons), then a kill after the grace time."""
+    process = BACKGROUND.get("process")
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def test_workflow_on_real_slurm():
     reason = skip_reason()
     if reason:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
-    env = dict(os.environ)
-    if (Path(sys.prefix) / "bin" / "snakemake").exists():
-        env.setdefault("VENV", sys.prefix)
-    process = subprocess.Popen(
-        ["bash", str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+    start_in_background()  # already running unless this test was collected some other way
+    process, log = BACKGROUND["process"], BACKGROUND["log"]
+    left = LIMIT_S - (time.monotonic() - BACKGROUND["started"])
     try:
-        output, _ = process.communicate(timeout=LIMIT_S)
+        process.wait(timeout=max(left, 1))
     except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        pytest.fail(f"SLURM test still running after {LIMIT_S}s; stopped it:\n{output[-6000:]}")
+        stop_background()
+        pytest.fail(f"SLURM test still running after {LIMIT_S}s; stopped it:\n{log.read_text()[-6000:]}")
+    output = log.read_text()
     print(output)
     assert process.returncode == 0, f"SLURM test failed (exit {process.returncode}):\n{output[-8000:]}"
     assert "PASS:" in output
