@@ -637,7 +637,7 @@ RULE_OUTPUTS = {
     # cross-validation: the study's writers on a fold's frames, and its tables
     "cv_pack_h5": ["h5 set"],
     "cv_train": ["training", "checkpoint", "training log"],
-    "cv_upscale": ["upscaled folder"],
+    "cv_upscale": ["upscaled folder", "timing json"],
     "cv_score": ["fold scores csv"],
     "cv_tables": ["table csv", "table text"],
 }

@@ -367,6 +367,7 @@ CV_DEGRADED = DEGRADED.format(root=RESULTS, split=dag.CV_SPLIT, scale="{scale}")
 CV_MODEL = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt"
 CV_TRAINING_LOG = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/log.csv"
 CV_UPSCALED_DIR = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}"
+CV_UPSCALED_TIMING = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}.json"
 CV_SCORES = "results/cv/fold{fold}/scores/x{scale}/{method}.csv"
 
 

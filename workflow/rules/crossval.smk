@@ -23,6 +23,7 @@ rule cv_pack_h5:
     params:
         train=cv_frames("train"),
         eval=cv_frames("eval"),
+        grid="hr",
     script:
         "../scripts/pack_h5.py"
 
@@ -62,7 +63,9 @@ rule cv_upscale:
         code=code("upscale.py"),
         search=search_winner_input,
     output:
-        directory(CV_UPSCALED_DIR),
+        frames=directory(CV_UPSCALED_DIR),
+        # the study's upscale script writes its ms per frame too
+        timing=CV_UPSCALED_TIMING,
     log:
         "results/logs/cv/fold{fold}/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:
