@@ -4,6 +4,7 @@ checks, the fold scores and the across-fold tables, and one real Snakemake run o
 (tests/test_reruns.py)."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -249,8 +250,59 @@ def test_the_declaration_is_the_dag_with_cv(tmp_path):
     assert {rule: sorted(tuple(sorted(w.items())) for w in entries) for rule, entries in jobs.items()} == {
         rule: sorted(tuple(sorted(w.items())) for w in entries) for rule, entries in declared.items() if entries
     }
-    assert len(jobs["cv_train"]) == 3 * 2
+    assert len(jobs["cv_train"]) == 3 * 3
+    assert len(jobs["cv_pack_lr_h5"]) == 3, "espcn reads the LR grid: one LR set pair per fold"
     assert {w["split"] for w in jobs["extract_frames"]} == {"train", "eval", "test", "cv"}
+
+
+def planned_inputs(workdir, configfile, *config_args):
+    """``[(rule, wildcards, inputs)]`` of the jobs a dry run plans."""
+    result = snakemake(workdir, "-n", "--cores", "2", "--resources", "gpu=1", *config_args, configfile=configfile)
+    assert result.returncode == 0, explain(result)
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
+        match = re.match(r"(?:local)?rule (\w+):", block)
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        inputs = re.search(r"^\s+input: (.*)$", block, re.M)
+        if match and wildcards:
+            jobs.append(
+                (
+                    match.group(1),
+                    dict(p.split("=", 1) for p in wildcards.group(1).split(", ")),
+                    inputs.group(1).split(", ") if inputs else [],
+                )
+            )
+    return jobs
+
+
+def test_demo_config_with_cv_packs_lr_fold_sets_for_its_lr_grid_variants(tmp_path):
+    """The demo config's fsrcnn and espcn train per fold on the fold's LR-grid sets (one
+    pair per fold and scale), its SRCNN variants on the HR-grid ones; without an LR-grid
+    variant no LR fold set is planned."""
+    demo = REPO / "config/config.yaml"
+    config = load_config(demo)
+    lr_variants = set(dag.lr_grid_variants(config))
+    assert lr_variants == {"fsrcnn", "espcn"}, "the demo's post-upsampling variants"
+    jobs = planned_inputs(tmp_path, demo, "--config", 'cv={"folds": 3}')
+    packs = sorted((w["fold"], w["scale"]) for rule, w, _ in jobs if rule == "cv_pack_lr_h5")
+    assert packs == sorted((str(f), str(s)) for f in range(3) for s in config["scales"])
+    trains = [(w, inputs) for rule, w, inputs in jobs if rule == "cv_train"]
+    assert {w["variant"] for w, _ in trains} == set(config["variants"])
+    for w, inputs in trains:
+        grid = "lr/" if w["variant"] in lr_variants else ""
+        expected = [f"results/cv/fold{w['fold']}/h5/x{w['scale']}/{grid}{split}.h5" for split in ("train", "eval")]
+        assert [i for i in inputs if i.endswith(".h5")] == expected, w
+    # the study's own LR sets are untouched by cv: still one pack_lr_h5 per scale
+    assert len([1 for rule, _, _ in jobs if rule == "pack_lr_h5"]) == len(config["scales"])
+
+    srcnn_only = yaml.safe_load(demo.read_text())
+    for name in lr_variants:
+        del srcnn_only["variants"][name]
+    path = tmp_path / "srcnn_only.yaml"
+    path.write_text(yaml.safe_dump(srcnn_only, sort_keys=False))
+    rules = {rule for rule, _, _ in planned_inputs(tmp_path, path, "--config", 'cv={"folds": 3}')}
+    assert "cv_train" in rules and "cv_pack_h5" in rules
+    assert "cv_pack_lr_h5" not in rules and "pack_lr_h5" not in rules
 
 
 @pytest.fixture(scope="module")
@@ -276,13 +328,29 @@ def test_cv_config_runs_end_to_end(cv_run):
             assert scores["fold"].tolist() == [fold["fold"]] * len(fold["test"])
             assert scores["frame"].tolist() == fold["test"]
     import h5py  # the h5 sets hold the fold's training and eval frames, no test frame
+    import torch
 
     for fold in folds:
+        fold_dir = workdir / f"results/cv/fold{fold['fold']}"
         for split in ("train", "eval"):
-            with h5py.File(workdir / f"results/cv/fold{fold['fold']}/h5/x2/{split}.h5", "r") as h5:
+            with h5py.File(fold_dir / f"h5/x2/{split}.h5", "r") as h5:
                 assert h5["frames"][...].tolist() == fold[split]
+            # espcn's sets: the same frames, inputs on the LR grid (half the HR side at x2)
+            with (
+                h5py.File(fold_dir / f"h5/x2/{split}.h5", "r") as hr,
+                h5py.File(fold_dir / f"h5/x2/lr/{split}.h5", "r") as lr,
+            ):
+                assert lr.attrs["grid"] == "lr" and "grid" not in hr.attrs
+                assert lr["frames"][...].tolist() == fold[split]
+                assert lr["lr"].shape[1:] == tuple(side // 2 for side in hr["lr"].shape[1:])
+        # the LR-grid fold model trained on its fold's LR set, upscaled its test block (above)
+        checkpoint = torch.load(fold_dir / "models/x2/espcn/seed123/model.pt", weights_only=True)
+        assert checkpoint["arch"] == "espcn" and checkpoint["data"]["train"]["grid"] == "lr"
+        assert checkpoint["data"]["train"]["frames"] == fold["train"]
+        espcn = pd.read_csv(fold_dir / "scores/x2/espcn.csv")
+        assert espcn["psnr_y"].between(10, 60).all(), "real upscales, scored"
     summary = pd.read_csv(workdir / "results/cv/tables/summary.csv")
-    assert summary["variant"].tolist() == ["bicubic", "default", "elu"] and set(summary["n_folds"]) == {3}
+    assert summary["variant"].tolist() == ["bicubic", "default", "elu", "espcn"] and set(summary["n_folds"]) == {3}
     assert summary[["psnr_y", "psnr_y_low", "psnr_y_high"]].notna().all().all()
     assert "3-fold cross-validation" in (workdir / "results/cv/tables/cv.md").read_text()
     # the study's own models and tables are there too, and the fold models are other models
@@ -305,6 +373,7 @@ def test_changing_the_split_reruns_fold_jobs_only(cv_run, tmp_path):
     variants = len(config["variants"])
     assert counts(jobs) == {
         "cv_pack_h5": 3,
+        "cv_pack_lr_h5": 3,  # espcn's LR-grid sets of the same frames
         "cv_train": 3 * variants,
         "cv_upscale": 3 * variants,
         "cv_score": 3 * variants,  # bicubic's frames are the same test blocks

@@ -636,8 +636,9 @@ RULE_OUTPUTS = {
     "run_summary": ["table csv", "table text"],
     # cross-validation: the study's writers on a fold's frames, and its tables
     "cv_pack_h5": ["h5 set"],
+    "cv_pack_lr_h5": ["h5 set"],
     "cv_train": ["training", "checkpoint", "training log"],
-    "cv_upscale": ["upscaled folder"],
+    "cv_upscale": ["upscaled folder", "timing json"],
     "cv_score": ["fold scores csv"],
     "cv_tables": ["table csv", "table text"],
 }

@@ -367,11 +367,30 @@ CV_DEGRADED = DEGRADED.format(root=RESULTS, split=dag.CV_SPLIT, scale="{scale}")
 CV_MODEL = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt"
 CV_TRAINING_LOG = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/log.csv"
 CV_UPSCALED_DIR = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}"
+CV_UPSCALED_TIMING = "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}.json"
 CV_SCORES = "results/cv/fold{fold}/scores/x{scale}/{method}.csv"
 
 
-def cv_h5(split):
-    return f"results/cv/fold{{fold}}/h5/x{{scale}}/{split}.h5"
+# A fold's h5 sets per input grid, as H5_SETS for the study.
+CV_H5_SETS = {
+    "hr": "results/cv/fold{fold}/h5/x{scale}/{split}.h5",
+    "lr": "results/cv/fold{fold}/h5/x{scale}/lr/{split}.h5",
+}
+
+
+def cv_h5(split, grid="hr"):
+    return CV_H5_SETS[grid].format(fold="{fold}", scale="{scale}", split=split)
+
+
+def cv_h5_sets(wildcards):
+    """The fold's train and eval sets a fold model trains on: those of its
+    architecture's input grid (as h5_sets for the study's models)."""
+    spec = study_config.variant_spec(config, wildcards.variant)
+    pattern = CV_H5_SETS[archs.arch_of(spec).grid]
+    return {
+        split: pattern.format(fold=wildcards.fold, scale=wildcards.scale, split=split)
+        for split in ("train", "eval")
+    }
 
 
 def cv_frames(split):

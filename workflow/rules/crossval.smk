@@ -23,15 +23,42 @@ rule cv_pack_h5:
     params:
         train=cv_frames("train"),
         eval=cv_frames("eval"),
+        grid="hr",
     script:
         "../scripts/pack_h5.py"
 
 
-# The study's training script: a fold model is a variant's model trained on other frames.
+# The same sets with the LR frames as inputs, for the post-upsampling architectures
+# (srstudy/archs.py); made only when a variant needs them, as pack_lr_h5 for the study.
+rule cv_pack_lr_h5:
+    input:
+        train_frames=CV_FRAMES,
+        train_degraded=CV_DEGRADED,
+        eval_frames=CV_FRAMES,
+        eval_degraded=CV_DEGRADED,
+        code=code("pack_h5.py"),
+    output:
+        train=cv_h5("train", "lr"),
+        eval=cv_h5("eval", "lr"),
+    log:
+        "results/logs/cv/fold{fold}/pack_lr_h5/x{scale}.log",
+    benchmark:
+        "results/benchmarks/cv/fold{fold}/pack_lr_h5/x{scale}.tsv"
+    conda:
+        "../../envs/video.yaml"
+    params:
+        train=cv_frames("train"),
+        eval=cv_frames("eval"),
+        grid="lr",
+    script:
+        "../scripts/pack_h5.py"
+
+
+# The study's training script: a fold model is a variant's model trained on other frames
+# (the fold's sets of its architecture's input grid).
 rule cv_train:
     input:
-        train=cv_h5("train"),
-        eval=cv_h5("eval"),
+        unpack(cv_h5_sets),
         code=code("train.py"),
         search=search_winner_input,
     output:
@@ -54,7 +81,8 @@ rule cv_train:
         "../scripts/train.py"
 
 
-# The fold's test block only, without thesis-code twins (the tables compare models).
+# The fold's test block only, without thesis-code twins (the tables compare models). The
+# degraded folder holds both inputs (bicubic/ and lr/); the script reads its arch's grid.
 rule cv_upscale:
     input:
         model=CV_MODEL,
@@ -62,7 +90,9 @@ rule cv_upscale:
         code=code("upscale.py"),
         search=search_winner_input,
     output:
-        directory(CV_UPSCALED_DIR),
+        frames=directory(CV_UPSCALED_DIR),
+        # the study's upscale script writes its ms per frame too
+        timing=CV_UPSCALED_TIMING,
     log:
         "results/logs/cv/fold{fold}/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:

@@ -30,7 +30,7 @@ CV_SPLIT = "cv"  # the frame set of cross-validation's split range
 STAGES = {
     "frames": ("extract_frames",),
     # pack_lr_h5: the LR-input sets, only for post-upsampling variants (srstudy/archs.py)
-    "datasets": ("degrade", "pack_h5", "pack_lr_h5", "cv_pack_h5"),
+    "datasets": ("degrade", "pack_h5", "pack_lr_h5", "cv_pack_h5", "cv_pack_lr_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
     "models": ("train", "cv_train"),
@@ -176,6 +176,9 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
         "software_versions": [{}],
         # cross-validation (config 'cv:'): per fold, the study's chain on the fold's frames
         "cv_pack_h5": [{"fold": str(f["fold"]), "scale": scale} for f in folds for scale in scales],
+        "cv_pack_lr_h5": [
+            {"fold": str(f["fold"]), "scale": scale} for f in folds for scale in scales if lr_grid_variants(config)
+        ],
         "cv_train": cv_models(config),
         "cv_upscale": cv_models(config),
         "cv_score": [
