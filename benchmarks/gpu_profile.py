@@ -16,17 +16,12 @@ from pathlib import Path
 
 import torch
 from common import REPO, synchronize, write_results
-from srstudy.models import build_model, set_tf32
+from data import default_spec
+from srstudy.models import build_model, halo_of, set_tf32
 from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patches
 from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
 from torch.profiler import ProfilerActivity, profile
 
-SPEC = {
-    "layers": [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}],
-    "activation": "relu",
-    "lr": 1e-4,
-    "last_layer_lr_factor": 0.1,
-}
 BATCH, PATCH = 16, 33
 
 
@@ -56,14 +51,14 @@ def kernels(prof, device, top: int) -> list[dict]:
     ]
 
 
-def training(device, size, precision: str, steps: int, top: int) -> dict:
+def training(device, spec, size, precision: str, steps: int, top: int) -> dict:
     torch.manual_seed(0)
-    model = build_model(SPEC).to(device).to(memory_format=torch.channels_last)
+    model = build_model(spec).to(device).to(memory_format=torch.channels_last)
     lr, hr = (torch.randint(0, 256, (8, *size), dtype=torch.uint8, device=device) for _ in "lh")
     origins = sample_patches(torch.Generator().manual_seed(1), hr.shape, PATCH, steps * BATCH).to(device)
     out = {}
     for mode in ("eager", "graph") if device.type == "cuda" else ("eager",):
-        optimizer = make_optimizer(model, SPEC, device, mode)
+        optimizer = make_optimizer(model, spec, device, mode)
         runner = TrainSteps(
             model, optimizer, grad_scaler(device, precision), lr, hr, PATCH, BATCH, steps * BATCH, precision, mode
         )
@@ -90,11 +85,11 @@ def training(device, size, precision: str, steps: int, top: int) -> dict:
     return out
 
 
-def inference(device, size, precision: str, top: int) -> dict:
-    model = prepare_for_inference(build_model(SPEC), device)
+def inference(device, spec, size, precision: str, top: int) -> dict:
+    model = prepare_for_inference(build_model(spec), device)
     plane = torch.rand(size).numpy()
     tile = tile_for("auto", device)
-    halo = 8  # the default's receptive radius (4 + 2 + 2)
+    halo = halo_of(spec)
     infer_tiled(model, plane, halo, tile, device, precision)  # warm-up: kernel choice
     with profiled(device) as prof:
         infer_tiled(model, plane, halo, tile, device, precision)
@@ -127,6 +122,7 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_profile.py: no CUDA GPU here (--device cpu rehearses it on the CPU)")
     size = tuple(int(n) for n in args.size.split("x"))
+    spec = default_spec()
     set_tf32(args.tf32)
     torch.backends.cudnn.benchmark = True  # as the train and upscale jobs run
     report = {
@@ -135,8 +131,8 @@ def main() -> None:
         "setting": f"default SRCNN, {args.precision}, tf32 {args.tf32}, batch {BATCH} of {PATCH}x{PATCH}; "
         f"inference: one {size[1]}x{size[0]} plane; torch {torch.__version__}",
         "parts": {
-            "training step": training(device, size, args.precision, args.steps, args.top),
-            f"{size[1]}x{size[0]} inference": inference(device, size, args.precision, args.top),
+            "training step": training(device, spec, size, args.precision, args.steps, args.top),
+            f"{size[1]}x{size[0]} inference": inference(device, spec, size, args.precision, args.top),
         },
     }
     write_results(args.out, markdown(report), report)
