@@ -22,8 +22,6 @@ from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patche
 from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
 from torch.profiler import ProfilerActivity, profile
 
-BATCH, PATCH = 16, 33
-
 
 def profiled(device):
     activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
@@ -55,12 +53,13 @@ def training(device, spec, size, precision: str, steps: int, top: int) -> dict:
     torch.manual_seed(0)
     model = build_model(spec).to(device).to(memory_format=torch.channels_last)
     lr, hr = (torch.randint(0, 256, (8, *size), dtype=torch.uint8, device=device) for _ in "lh")
-    origins = sample_patches(torch.Generator().manual_seed(1), hr.shape, PATCH, steps * BATCH).to(device)
+    patch, batch = spec["patch_size"], spec["batch_size"]
+    origins = sample_patches(torch.Generator().manual_seed(1), hr.shape, patch, steps * batch).to(device)
     out = {}
     for mode in ("eager", "graph") if device.type == "cuda" else ("eager",):
         optimizer = make_optimizer(model, spec, device, mode)
         runner = TrainSteps(
-            model, optimizer, grad_scaler(device, precision), lr, hr, PATCH, BATCH, steps * BATCH, precision, mode
+            model, optimizer, grad_scaler(device, precision), lr, hr, patch, batch, steps * batch, precision, mode
         )
         runner.begin_epoch(origins)
         for _ in range(min(20, steps)):  # warm-up: kernel choice, graph capture
@@ -128,7 +127,8 @@ def main() -> None:
     report = {
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "setting": f"default SRCNN, {args.precision}, tf32 {args.tf32}, batch {BATCH} of {PATCH}x{PATCH}; "
+        "setting": f"default SRCNN, {args.precision}, tf32 {args.tf32}, batch {spec['batch_size']} of "
+        f"{spec['patch_size']}x{spec['patch_size']}; "
         f"inference: one {size[1]}x{size[0]} plane; torch {torch.__version__}",
         "parts": {
             "training step": training(device, spec, size, args.precision, args.steps, args.top),
