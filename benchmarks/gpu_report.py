@@ -197,16 +197,18 @@ def targets(parts: dict) -> list[dict]:
     return out
 
 
-def graph_rates(report: dict) -> dict[str, float]:
+def graph_rates(work: Path) -> dict[str, float]:
     """The default variant's graph-step patches/s per precision, and the fp32 eager
-    baseline's, from the throughput runs (each its own process, one after another)."""
+    baseline's, from the throughput runs' raw figures (each run its own process, one
+    after another)."""
     rates = {}
     for name, label in (("throughput", "fp32"), ("tf32", "tf32"), ("bf16", "bf16")):
-        for r in report.get(name) or []:
-            if r["measure"].startswith("train step 'graph'") and r["workflow"] != "failed":
-                rates[label] = float(r["workflow"].replace(",", ""))
-            if name == "throughput" and r["measure"].startswith("train step 'baseline'"):
-                rates["baseline"] = float(r["workflow"].replace(",", ""))
+        path = work / f"{name}.json"
+        modes = json.loads(path.read_text()).get("raw", {}).get("modes", {}) if path.exists() else {}
+        if "patches_per_s" in modes.get("graph", {}):
+            rates[label] = modes["graph"]["patches_per_s"]
+        if name == "throughput" and "patches_per_s" in modes.get("baseline", {}):
+            rates["baseline"] = modes["baseline"]["patches_per_s"]
     return rates
 
 
@@ -243,7 +245,7 @@ def markdown(report: dict, work: Path) -> str:
     for name, title in BENCHMARKS:
         if report.get(name):
             lines += ["", f"## {title}", "", table(report[name])]
-    rates = graph_rates(report)
+    rates = report.get("graph_rates") or {}
     if len(rates) > 1 and "baseline" in rates:
         lines += ["", f"Default variant, patches/s against the fp32 eager baseline ({rates['baseline']:,.0f}): "]
         lines[-1] += ", ".join(
@@ -292,6 +294,7 @@ def main() -> None:
         "sections": sections(args.work),
         "tests": tests(args.work),
         **{name: benchmark_rows(args.work, name) for name, _ in BENCHMARKS},
+        "graph_rates": graph_rates(args.work),
         "workflow": workflow(args.work),
     }
     report["targets"] = targets(report)
