@@ -156,6 +156,16 @@ def _factor(bicubic_rgb: np.ndarray, lr_rgb: np.ndarray | None) -> int:
     return factor
 
 
+def inference_model(checkpoint: dict, device: str, tile: int | str) -> tuple[nn.Module, torch.device, int, int]:
+    """A loaded checkpoint's network ready for tiled inference: the model on the chosen
+    device, that device, the network's halo and the tile size for the device."""
+    spec, scale = checkpoint["spec"], int(checkpoint["scale"])
+    model = build_model(spec, scale)
+    model.load_state_dict(checkpoint["state_dict"])
+    device = select_device(device)
+    return prepare_for_inference(model, device), device, halo_of(spec, scale), tile_for(tile, device)
+
+
 def upscale_frame(
     model: nn.Module,
     bicubic_rgb: np.ndarray,
@@ -230,13 +240,8 @@ def upscale_test_sets(
     if threads:
         torch.set_num_threads(threads)
     checkpoint = load_checkpoint(checkpoint_path, spec, scale, variant)
-    model_scale = int(checkpoint["scale"])
     arch = arch_of(checkpoint["spec"])
-    model = build_model(checkpoint["spec"], model_scale)
-    model.load_state_dict(checkpoint["state_dict"])
-    device = select_device(device)
-    model = prepare_for_inference(model, device)
-    halo, tile = halo_of(checkpoint["spec"], model_scale), tile_for(tile, device)
+    model, device, halo, tile = inference_model(checkpoint, device, tile)
     timings = []
     for bicubic_dir, indices, out_dir in test_sets:
         seconds = []

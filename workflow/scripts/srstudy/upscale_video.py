@@ -18,8 +18,7 @@ from PIL import Image
 from srstudy.archs import arch_of
 from srstudy.images import atomic_file
 from srstudy.jobs import progress_bar, short_errors
-from srstudy.models import build_model, halo_of, select_device
-from srstudy.upscale import load_checkpoint, prepare_for_inference, tile_for, upscale_frame
+from srstudy.upscale import inference_model, load_checkpoint, upscale_frame
 from srstudy.video import VideoError, ffmpeg_binary, ffmpeg_gist, probe, read_ppm
 from srstudy.videos import Encoder
 
@@ -70,11 +69,7 @@ def upscale_video(
     info = probe(source, ffmpeg_exe)
     checkpoint = load_checkpoint(model_path)
     scale = int(checkpoint["scale"])
-    model = build_model(checkpoint["spec"], scale)
-    model.load_state_dict(checkpoint["state_dict"])
-    device = select_device(device)
-    model = prepare_for_inference(model, device)
-    halo, tile = halo_of(checkpoint["spec"], scale), tile_for(tile, device)
+    model, device, halo, tile = inference_model(checkpoint, device, tile)
     lr_grid = arch_of(checkpoint["spec"]).grid == "lr"  # the decoded frame is its input
     width, height = info.width * scale, info.height * scale
     total = min(limit or info.approx_frames, info.approx_frames) or None
