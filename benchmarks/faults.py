@@ -70,18 +70,27 @@ def start(args: dict, counter: Path) -> subprocess.Popen:
     )
 
 
+def start_counted(args: dict, work: Path) -> tuple[subprocess.Popen, np.memmap]:
+    """Start (or resume) the run with a fresh step counter it writes into."""
+    counter_file = work / "counter"
+    np.memmap(counter_file, dtype=np.int64, mode="w+", shape=(1,))[0] = 0
+    return start(args, counter_file), np.memmap(counter_file, dtype=np.int64, mode="r", shape=(1,))
+
+
+def wait_for_first_step(process: subprocess.Popen, counter: np.memmap) -> None:
+    """Until the run has finished a step (or ended before one)."""
+    while counter[0] == 0 and process.poll() is None:
+        time.sleep(0.01)
+
+
 def kill_once(args: dict, work: Path, *, number: int, rng: random.Random, window: float, per_epoch: int) -> dict:
     """Start (or resume) the run, kill it with ``number`` at a random moment once it
     trains, and count the steps done but not saved."""
     state = Path(args["state_path"])
     before = steps_saved(state, per_epoch)
-    counter_file = work / "counter"
-    np.memmap(counter_file, dtype=np.int64, mode="w+", shape=(1,))[0] = 0
-    counter = np.memmap(counter_file, dtype=np.int64, mode="r", shape=(1,))
-    process = start(args, counter_file)
+    process, counter = start_counted(args, work)
     try:
-        while counter[0] == 0 and process.poll() is None:
-            time.sleep(0.01)
+        wait_for_first_step(process, counter)
         time.sleep(rng.uniform(0, window))
         sent = time.monotonic()
         process.send_signal(number)
@@ -107,13 +116,9 @@ def kill_once(args: dict, work: Path, *, number: int, rng: random.Random, window
 def run_to_end(args: dict, work: Path) -> tuple[dict, float]:
     """Run (or finish) the training; returns its checkpoint and the seconds from its
     first step to its end."""
-    counter_file = work / "counter"
-    np.memmap(counter_file, dtype=np.int64, mode="w+", shape=(1,))[0] = 0
-    counter = np.memmap(counter_file, dtype=np.int64, mode="r", shape=(1,))
-    process = start(args, counter_file)
+    process, counter = start_counted(args, work)
     try:
-        while counter[0] == 0 and process.poll() is None:
-            time.sleep(0.01)
+        wait_for_first_step(process, counter)
         first_step = time.monotonic()
         _, stderr = process.communicate()
     finally:
