@@ -18,10 +18,8 @@ averaged over seeds), then across folds: the mean of the fold scores and a t int
 with the Nadeau-Bengio correction for overlapping training sets (:func:`fold_interval`).
 """
 
-import csv
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +29,7 @@ from scipy import stats
 from srstudy import config as config_module
 from srstudy import tables
 from srstudy.config import FRAME_SETS, RESOLVED, ConfigError, frame_ids, frames_at_times
-from srstudy.images import atomic_file
-from srstudy.metrics import COLUMNS, METRICS, score_folder
+from srstudy.metrics import METRICS, score_rows, write_scores
 from srstudy.tables import write_csv, write_text  # atomic writers
 from srstudy.video import probe
 
@@ -195,19 +192,9 @@ def score_fold(
     fold: int,
 ) -> list[dict]:
     """Score one method's fold models on the fold's test frames (as
-    :func:`srstudy.metrics.score_folder`) and write ``out_csv`` with a ``fold`` column
+    :func:`srstudy.metrics.score_rows`) and write ``out_csv`` with a ``fold`` column
     first: what each row is comes from the file's columns, never its path."""
-    with tempfile.TemporaryDirectory() as scratch:  # score_folder's own file; ours has the fold
-        rows = score_folder(
-            hr_dir,
-            sr_dirs,
-            frames=frames,
-            scale=scale,
-            out_csv=Path(scratch) / "scores.csv",
-            threads=threads,
-            method=method,
-            test_set="study",
-        )
+    rows = score_rows(hr_dir, sr_dirs, frames=frames, scale=scale, threads=threads, method=method, test_set="study")
     rows = [{"fold": fold, **row} for row in rows]
     write_fold_scores(out_csv, rows)
     return rows
@@ -215,11 +202,7 @@ def score_fold(
 
 def write_fold_scores(path: str | os.PathLike, rows: list[dict]) -> None:
     """Fold score rows as CSV, atomically: ``fold`` first, then the study's score columns."""
-    with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["fold", *COLUMNS])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "seed": "" if row["seed"] is None else row["seed"]})
+    write_scores(path, rows, leading=("fold",))
 
 
 def load_fold_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:

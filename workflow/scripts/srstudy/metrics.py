@@ -256,9 +256,21 @@ def score_folder(
     hr_dir: str | os.PathLike,
     sr_dirs: dict[int | None, str | os.PathLike],
     *,
+    out_csv: str | os.PathLike,
+    **settings,
+) -> list[dict]:
+    """:func:`score_rows`, written to ``out_csv`` atomically (:func:`write_scores`)."""
+    rows = score_rows(hr_dir, sr_dirs, **settings)
+    write_scores(out_csv, rows)
+    return rows
+
+
+def score_rows(
+    hr_dir: str | os.PathLike,
+    sr_dirs: dict[int | None, str | os.PathLike],
+    *,
     frames: list[int],
     scale: int,
-    out_csv: str | os.PathLike,
     threads: int = 1,
     method: str,
     test_set: str,
@@ -266,10 +278,10 @@ def score_folder(
 ) -> list[dict]:
     """Score the test ``frames`` of each folder in ``sr_dirs`` (seed -> folder of
     ``NNNNNN.png``; seed ``None`` for a seedless method such as bicubic) against the HR
-    frames in ``hr_dir`` and write ``out_csv`` (one row per seed and frame, atomically,
-    labelled with ``scale``, ``method`` and ``test_set``).
-    ``threads`` > 1 scores frames in that many processes. ``thesis_code``: each folder
-    also holds a ``thesis_code/`` twin of every frame; its scores become two more columns."""
+    frames in ``hr_dir``: one row per seed and frame, labelled with ``scale``, ``method``
+    and ``test_set``. ``threads`` > 1 scores frames in that many processes.
+    ``thesis_code``: each folder also holds a ``thesis_code/`` twin of every frame; its
+    scores become two more columns."""
     hr_dir = Path(hr_dir)
     seeds = sorted(sr_dirs, key=lambda s: (s is not None, s))
     check_frames(hr_dir, [sr_dirs[seed] for seed in seeds], frames, thesis_code)
@@ -298,7 +310,6 @@ def score_folder(
                     "sr_path": sr_paths[seed_index],
                 }
             )
-    write_scores(out_csv, rows)
     return rows
 
 
@@ -318,10 +329,11 @@ def check_frames(hr_dir: Path, sr_dirs: list, frames: list[int], thesis_code: bo
         raise ScoreError(f"{len(missing)} frame(s) to score are missing, e.g. {missing[:3]}")
 
 
-def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
+def write_scores(path: str | os.PathLike, rows: list[dict], leading: tuple[str, ...] = ()) -> None:
     """Write score rows as CSV, atomically; floats at full precision, seed empty for None.
-    The thesis-code columns come last, when the rows have them."""
-    columns = [*COLUMNS, *(m for m in THESIS_CODE_METRICS if rows and m in rows[0])]
+    ``leading``: columns of the rows' own before the study's (cross-validation's fold);
+    the thesis-code columns come last, when the rows have them."""
+    columns = [*leading, *COLUMNS, *(m for m in THESIS_CODE_METRICS if rows and m in rows[0])]
     with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
