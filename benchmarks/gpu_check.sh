@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check: everything that needs a real GPU, in one run of at most 8 minutes on one
-# H100, setup included. Run on the GPU machine from the repository root, with wheelhouse/
-# (made by benchmarks/gpu_wheels.sh) beside it:
+# The GPU check: everything that needs a real GPU, in one call of the GPU machine, setup
+# included (the budget, 570 s, fits a 600-s call; the aim was 8 minutes, but on an H200
+# three sections needed more than their caps). Run on the GPU machine from the repository
+# root, with wheelhouse/ (made by benchmarks/gpu_wheels.sh) beside it:
 #
 #   bash benchmarks/gpu_check.sh
 #
@@ -24,7 +25,7 @@
 # (and copies them to $OUT when it is set, with one archive of the logs, the benchmarks'
 # raw JSON and the workflow's tables and training logs).
 #
-# Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 470),
+# Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 570),
 # SECTIONS (default "workflow throughput tests study precision mps profile"; add compile for the
 # torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 8),
 # GPU_CHECK_OUT (report folder, default benchmarks/results), GPU_CHECK_COMMIT (the commit
@@ -35,7 +36,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 started=$(date +%s)
-budget=${BUDGET_S:-470}
+budget=${BUDGET_S:-570}
 sections=${SECTIONS:-workflow throughput tests study precision mps profile}
 per_gpu=${JOBS_PER_GPU:-8}
 report_dir=${GPU_CHECK_OUT:-benchmarks/results}
