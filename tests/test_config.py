@@ -16,8 +16,11 @@ from conftest import (
     set_key,
     snakemake,
 )
-from srstudy.config import ConfigError, check_semantics, check_videos, frame_ids, validate_schema, variant_spec
-from srstudy.video import resolve_video
+from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.frames import frame_ids
+from srstudy.plan.preflight import check_semantics, check_videos
+from srstudy.plan.variants import variant_spec
+from srstudy.stages.video import resolve_video
 
 
 def validated(config: dict) -> dict:

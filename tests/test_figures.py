@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from conftest import SCHEMA
 from PIL import Image
-from srstudy import figures
-from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
-from srstudy.images import frame_name, modcrop, write_png
-from srstudy.metrics import mse_uint8, psnr_from_mse, write_scores
+from srstudy.base.frames import frame_name, modcrop, write_png
+from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.preflight import check_semantics, check_videos
+from srstudy.report import figures
+from srstudy.stages.metrics import mse_uint8, psnr_from_mse, write_scores
 
 RNG = np.random.default_rng(7)
 

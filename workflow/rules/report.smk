@@ -1,6 +1,6 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
-# Input functions: common.smk; the jobs of rule all: srstudy/dag.py.
+# Input functions: common.smk; the jobs of rule all: srstudy/plan/dag.py.
 
 
 rule run_summary:
