@@ -18,8 +18,9 @@ from srstudy.nets import fsrcnn, registry
 from srstudy.nets.build import build_model, halo_of, parameter_count, parameter_groups
 from srstudy.nets.checkpoint import load_checkpoint
 from srstudy.nets.tiling import infer_tiled, prepare_for_inference
-from srstudy.plan.config import ConfigError, load_schema, validate_schema
+from srstudy.plan.config import load_schema, validate_schema
 from srstudy.plan.configdoc import undocumented
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.preflight import check_semantics
 from srstudy.plan.variants import variant_spec
 from srstudy.stages.dataset import pack, read_frames

@@ -15,7 +15,8 @@ from scipy import stats
 from srstudy.base.frames import frame_name, write_png
 from srstudy.plan import dag
 from srstudy.plan import folds as fold_plan
-from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import resolve_times
 from srstudy.report import crossval
 from srstudy.stages.metrics import METRICS

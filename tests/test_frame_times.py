@@ -3,7 +3,8 @@
 import pytest
 import yaml
 from conftest import SCHEMA, explain, png_ids, snakemake
-from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import frame_ids, frames_at_times
 from srstudy.plan.preflight import check_semantics
 

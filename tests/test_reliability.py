@@ -43,7 +43,8 @@ from srstudy.base.joblog import DEBUG_ENV
 from srstudy.nets.build import build_model
 from srstudy.nets.checkpoint import CheckpointMismatch, load_checkpoint
 from srstudy.plan import dag
-from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.preflight import check_semantics, check_videos
 from srstudy.report import about, crossval, figures
 from srstudy.stages import encode, inference, metrics

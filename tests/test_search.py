@@ -18,10 +18,11 @@ import torch
 import yaml
 from conftest import REPO, SCHEMA, explain, snakemake
 from srstudy.nets.registry import resolve_spec
-from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.preflight import check_semantics
 from srstudy.plan.variants import nearest_scale
-from srstudy.search.summary import load_study, summarize
+from srstudy.report.trials import load_study, summarize
 from srstudy.search.worker import counted, grid_space, run_worker, suggest, trial_count
 from test_train import SCALE, SPEC, h5_sets  # noqa: F401 (fixture)
 

@@ -6,7 +6,8 @@ import re
 import pytest
 import yaml
 from conftest import SCHEMA, explain, snakemake
-from srstudy.plan.config import ConfigError, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.variants import expand_sweeps, value_label
 
 LAYERS_DEEP = [

@@ -231,7 +231,7 @@ def test_thesis_code_frame_is_the_reference_test_scripts_output(bbb_frames_dir):
 
 
 def test_thesis_reported_must_name_variants_and_thesis_columns(test_config):
-    from srstudy.plan.config import ConfigError
+    from srstudy.plan.errors import ConfigError
     from srstudy.plan.preflight import check_semantics
 
     test_config["report"]["thesis_reported"] = {"default": "Default", "prelu": "ELU"}

@@ -207,7 +207,7 @@ rule psnr_map_figure:
         "../../envs/report.yaml"
     params:
         frame=psnr_map_frame,
-        tile=config["report"]["psnr_map"]["tile"],
+        cell=config["report"]["psnr_map"]["cell"],
         label=config["baseline_variant"],
     script:
         "../scripts/figure_psnr_map.py"

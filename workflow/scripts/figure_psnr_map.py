@@ -13,9 +13,9 @@ with logged(sm.log[0]):
         model_path=Path(sm.input.model) / frame,
         bicubic_path=Path(sm.input.degraded) / BICUBIC / frame,
         scale=scale,
-        tile=sm.params.tile,
+        cell=sm.params.cell,
         out=sm.output[0],
         label=sm.params.label,
-        title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.tile} px tile",
+        title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.cell} px tile",
     )
-    print(f"tile PSNR: min {grids['psnr'].min():.2f}, max {grids['psnr'].max():.2f} dB")
+    print(f"cell PSNR: min {grids['psnr'].min():.2f}, max {grids['psnr'].max():.2f} dB")

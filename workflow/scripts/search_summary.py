@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from srstudy.base.joblog import logged
-from srstudy.search.summary import summarize
+from srstudy.report.trials import summarize
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

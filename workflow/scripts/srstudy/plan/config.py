@@ -10,10 +10,7 @@ import jsonschema
 import yaml
 
 from srstudy.nets import registry
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the key and the fix."""
+from srstudy.plan.errors import ConfigError
 
 
 def _with_defaults(validator_class):

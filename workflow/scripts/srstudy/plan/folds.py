@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srstudy.plan.config import ConfigError
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import FRAME_SETS, frame_ids
 from srstudy.stages.video import probe
 

@@ -3,7 +3,7 @@ numbers with the video's frame rate."""
 
 import math
 
-from srstudy.plan.config import ConfigError
+from srstudy.plan.errors import ConfigError
 
 FRAME_SETS = ("train", "eval", "test")
 

@@ -3,7 +3,7 @@ usable videos, a report that fits the frames."""
 
 from srstudy.base.methods import BICUBIC
 from srstudy.nets import registry
-from srstudy.plan.config import ConfigError
+from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import FRAME_SETS, frame_ids, resolve_times
 from srstudy.plan.variants import search_problems, variant_spec
 from srstudy.stages.degrade import FrameSizeError, check_frame_size
@@ -143,9 +143,9 @@ def report_fit_problems(config: dict, width: int, height: int) -> list[str]:
                 f"report.crops[{i}].box: {crop['box']} (crop '{crop['name']}', [x, y, width, height]) reaches "
                 f"({x + w}, {y + h}), outside the {fit_w}x{fit_h} frame ({width}x{height} modcropped to every scale)"
             )
-    tile = config["report"]["psnr_map"]["tile"]
-    if tile > min(fit_w, fit_h):
-        problems.append(f"report.psnr_map.tile: {tile} px is larger than the {fit_w}x{fit_h} frame")
+    cell = config["report"]["psnr_map"]["cell"]
+    if cell > min(fit_w, fit_h):
+        problems.append(f"report.psnr_map.cell: {cell} px is larger than the {fit_w}x{fit_h} frame")
     return problems
 
 

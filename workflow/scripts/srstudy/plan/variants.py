@@ -8,7 +8,8 @@ from pathlib import Path
 import jsonschema
 
 from srstudy.nets import arch, registry
-from srstudy.plan.config import PATTERNS, ConfigError, _describe, load_schema
+from srstudy.plan.config import PATTERNS, _describe, load_schema
+from srstudy.plan.errors import ConfigError
 
 
 def variant_spec(config: dict, name: str) -> dict:

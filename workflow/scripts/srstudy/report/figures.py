@@ -2,8 +2,8 @@
 
 * :func:`crop_panel`: one crop of one test frame at one scale: ground truth | bicubic |
   every variant, each tile titled with its PSNR on the crop (the thesis's crop figures).
-* :func:`psnr_map`: one frame cut into a grid of tiles, each coloured by its own PSNR,
-  beside the gain of the model over bicubic per tile (the thesis's 115-crop figure).
+* :func:`psnr_map`: one frame cut into a grid of cells, each coloured by its own PSNR,
+  beside the gain of the model over bicubic per cell (the thesis's 115-crop figure).
 * :func:`training_curves`: eval Y-PSNR (and training loss) per epoch of every variant.
 * :func:`psnr_vs_scale`: mean PSNR of every variant and bicubic against the scale, with
   95% confidence intervals over frames, and the gain over bicubic.
@@ -85,16 +85,16 @@ def crop_panel(
     return {label: psnr for label, _, psnr in tiles if psnr is not None}
 
 
-def tile_psnr(hr: np.ndarray, sr: np.ndarray, tile: int) -> np.ndarray:
-    """PSNR (RGB, dB) of every full ``tile`` x ``tile`` block of the frame: an array of
-    rows x columns (the right and bottom remainder that is no full tile is left out)."""
-    rows, columns = hr.shape[0] // tile, hr.shape[1] // tile
+def cell_psnr(hr: np.ndarray, sr: np.ndarray, cell: int) -> np.ndarray:
+    """PSNR (RGB, dB) of every full ``cell`` x ``cell`` block of the frame: an array of
+    rows x columns (the right and bottom remainder that is no full cell is left out)."""
+    rows, columns = hr.shape[0] // cell, hr.shape[1] // cell
     if rows == 0 or columns == 0:
-        raise ValueError(f"tile {tile} is larger than the frame ({hr.shape[1]}x{hr.shape[0]})")
-    a = hr[: rows * tile, : columns * tile].astype(np.int32)
-    b = sr[: rows * tile, : columns * tile].astype(np.int32)
-    sq = ((a - b) ** 2).reshape(rows, tile, columns, tile, -1)
-    mse = sq.sum(axis=(1, 3, 4)) / (tile * tile * sq.shape[-1])
+        raise ValueError(f"cell {cell} is larger than the frame ({hr.shape[1]}x{hr.shape[0]})")
+    a = hr[: rows * cell, : columns * cell].astype(np.int32)
+    b = sr[: rows * cell, : columns * cell].astype(np.int32)
+    sq = ((a - b) ** 2).reshape(rows, cell, columns, cell, -1)
+    mse = sq.sum(axis=(1, 3, 4)) / (cell * cell * sq.shape[-1])
     with np.errstate(divide="ignore"):
         return np.where(mse == 0, np.inf, 10.0 * np.log10(255.0**2 / np.maximum(mse, 1e-300)))
 
@@ -105,20 +105,20 @@ def psnr_map(
     model_path: str | os.PathLike,
     bicubic_path: str | os.PathLike,
     scale: int,
-    tile: int,
+    cell: int,
     out: str | os.PathLike,
     label: str = "model",
     title: str = "",
 ) -> dict[str, np.ndarray]:
-    """The frame cut into ``tile`` x ``tile`` tiles, each coloured by the model's PSNR
-    on it; beside it the model's gain over bicubic per tile. Returns both grids."""
+    """The frame cut into ``cell`` x ``cell`` tiles, each coloured by the model's PSNR
+    on it; beside it the model's gain over bicubic per cell. Returns both grids."""
     hr = modcrop(read_rgb(hr_path), scale)
     model = read_rgb(model_path)
     bicubic = read_rgb(bicubic_path)
-    psnr = tile_psnr(hr, model, tile)
-    gain = psnr - tile_psnr(hr, bicubic, tile)
+    psnr = cell_psnr(hr, model, cell)
+    gain = psnr - cell_psnr(hr, bicubic, cell)
     rows, columns = psnr.shape
-    shown = hr[: rows * tile, : columns * tile].mean(axis=2)
+    shown = hr[: rows * cell, : columns * cell].mean(axis=2)
     fig, axes = plt.subplots(1, 2, figsize=(13, 13 * rows / columns / 2 + 1.2), layout="constrained")
     finite = psnr[np.isfinite(psnr)]
     panels = [
@@ -126,18 +126,18 @@ def psnr_map(
         (axes[1], gain, "RdBu", _symmetric(gain), f"PSNR gain of {label} over bicubic (dB)"),
     ]
     for ax, grid, cmap, limits, name in panels:
-        _tile_panel(fig, ax, shown, grid, tile=tile, cmap=cmap, limits=limits, name=name)
+        _cell_panel(fig, ax, shown, grid, cell=cell, cmap=cmap, limits=limits, name=name)
     if title:
         fig.suptitle(title, fontsize=10)
     save(fig, out)
     return {"psnr": psnr, "gain": gain}
 
 
-def _tile_panel(fig, ax, shown: np.ndarray, grid: np.ndarray, *, tile: int, cmap: str, limits, name: str) -> None:
-    """One panel of :func:`psnr_map`: the grey frame under its tile grid of values
-    (each written in its tile while they stay legible), with a colour bar."""
+def _cell_panel(fig, ax, shown: np.ndarray, grid: np.ndarray, *, cell: int, cmap: str, limits, name: str) -> None:
+    """One panel of :func:`psnr_map`: the grey frame under its cell grid of values
+    (each written in its cell while they stay legible), with a colour bar."""
     rows, columns = grid.shape
-    extent = (0, columns * tile, rows * tile, 0)
+    extent = (0, columns * cell, rows * cell, 0)
     ax.imshow(shown, cmap="gray", extent=extent)
     low, high = limits
     image = ax.imshow(grid, cmap=cmap, vmin=low, vmax=high, alpha=0.65, extent=extent, interpolation="nearest")
@@ -146,13 +146,13 @@ def _tile_panel(fig, ax, shown: np.ndarray, grid: np.ndarray, *, tile: int, cmap
             for c in range(columns):
                 value = grid[r, c]
                 text = "inf" if np.isinf(value) else f"{value:.1f}"
-                ax.text((c + 0.5) * tile, (r + 0.5) * tile, text, ha="center", va="center", fontsize=6)
-    ax.set_xticks(np.arange(0, columns * tile + 1, tile), minor=True)
-    ax.set_yticks(np.arange(0, rows * tile + 1, tile), minor=True)
+                ax.text((c + 0.5) * cell, (r + 0.5) * cell, text, ha="center", va="center", fontsize=6)
+    ax.set_xticks(np.arange(0, columns * cell + 1, cell), minor=True)
+    ax.set_yticks(np.arange(0, rows * cell + 1, cell), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.3)
     ax.tick_params(which="both", length=0, labelsize=7)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01).set_label(name, fontsize=8)
-    ax.set_title(f"{name}: {rows} x {columns} tiles of {tile} px", fontsize=9)
+    ax.set_title(f"{name}: {rows} x {columns} tiles of {cell} px", fontsize=9)
 
 
 def _symmetric(values: np.ndarray) -> tuple[float, float]:

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
 from srstudy.base.files import atomic_directory, atomic_file
@@ -211,6 +210,8 @@ def decode_frames(path: str | Path, indices: list[int], ffmpeg_exe: str | None =
     """Yield ``(index, HxWx3 uint8 RGB)`` for the given 0-based frame numbers, counted
     as decoded (every frame, no timestamp-based dropping or duplication), upright as a
     player shows them. ``info``: the video's probe, if the caller has it already."""
+    import ffmpeg  # ffmpeg-python: only jobs that decode need it, not the config check
+
     wanted = sorted(set(indices))
     info = info or probe(path, ffmpeg_exe)
     select = select_expression(wanted)

@@ -1,4 +1,4 @@
-"""A search's summary: its trials, winner (best.yaml), budget spent and figures."""
+"""A search's trials, its winner (best.yaml), the budget spent and its figures."""
 
 import json
 import warnings
