@@ -19,7 +19,7 @@ from srstudy.plan.config import validate_schema
 from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import resolve_times
 from srstudy.report import crossval
-from srstudy.stages.metrics import METRICS
+from srstudy.stages.metrics import metric_names
 from test_reruns import counts, planned_jobs
 
 CV_CONFIG = REPO / ".test/config/cv.yaml"
@@ -240,7 +240,7 @@ def test_score_fold_writes_the_fold_as_a_column(tmp_path):
     table = pd.read_csv(tmp_path / "x.csv")
     assert table.columns[0] == "fold" and table["fold"].tolist() == [4, 4] and len(rows) == 2
     assert table["frame"].tolist() == [10, 20] and (table["psnr_y"] == np.inf).all()
-    assert set(METRICS) <= set(table.columns)
+    assert set(metric_names()) <= set(table.columns)
 
 
 # --- Snakemake ----------------------------------------------------------------------------

@@ -556,7 +556,7 @@ def _writers(inputs: dict) -> dict:
     """Each case's writer: the package function a rule calls, writing ``final``."""
     root, frames, degraded, rows = inputs["root"], inputs["frames"], inputs["degraded"], range(3000)
     log_rows = [{"epoch": i, "loss": 0.1, "eval_psnr_y": 30.0, "seconds": 1.0, "lr": 1e-3} for i in rows]
-    score_rows = [dict.fromkeys(metrics.COLUMNS, 1.5) | {"seed": None} for _ in rows]
+    score_rows = [dict.fromkeys(metrics.score_columns(), 1.5) | {"seed": None} for _ in rows]
     return {
         "frame png": lambda final: write_png(final, noise(256, 256)),
         "frames folder": lambda final: extract_frames(inputs["clip"], [0, 1, 2], final, threads=2),

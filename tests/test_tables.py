@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from srstudy.report import compare, statistics, tables
 from srstudy.report import scores as score_tables
-from srstudy.stages.metrics import COLUMNS, METRICS, write_scores
+from srstudy.stages.metrics import metric_names, score_columns, write_scores
 
 SCALES = [2, 3]
 VARIANTS = ["default", "sigmoid", "tanh", "low_channels"]
@@ -72,7 +72,7 @@ def written(score_files, tmp_path):
 
 def test_score_file_columns_are_the_documented_ones(score_files):
     with open(score_files[0]) as handle:
-        assert next(csv.reader(handle)) == list(COLUMNS)
+        assert next(csv.reader(handle)) == list(score_columns())
 
 
 def test_summary_has_one_row_per_scale_variant_seed_plus_bicubic(written):
@@ -86,9 +86,9 @@ def test_summary_has_one_row_per_scale_variant_seed_plus_bicubic(written):
         assert at[at["variant"] == "bicubic"]["seed"].isna().all()
         assert sorted(at[at["variant"] == "default"]["seed"]) == [1, 2]
     assert (summary["n_frames"] == len(FRAMES)).all()
-    for column in ["scale", "variant", "seed", "n_frames", *METRICS]:
+    for column in ["scale", "variant", "seed", "n_frames", *metric_names()]:
         assert column in summary
-    for metric in METRICS:
+    for metric in metric_names():
         assert f"{metric}_std" in summary and f"{metric}_ci95" in summary
 
 
@@ -139,7 +139,7 @@ def test_one_seed_comparisons_resample_and_test_frames_in_blocks(written, score_
     out, _ = written
     compared = pd.read_csv(out / "comparisons.csv")
     raw = per_frame_scores(score_files)
-    per_frame = raw.groupby(["scale", "method", "frame"])[list(METRICS)].mean()
+    per_frame = raw.groupby(["scale", "method", "frame"])[list(metric_names())].mean()
     settings = compare.STATISTICS
     for scale in SCALES:
         for metric in ("psnr_rgb", "ssim_y"):

@@ -20,7 +20,7 @@ from srstudy.plan.variants import variant_spec
 from srstudy.report import published, tables
 from srstudy.stages.degrade import degrade
 from srstudy.stages.inference import thesis_code_frame, upscale_frame, upscale_test_sets
-from srstudy.stages.metrics import THESIS_CODE_METRICS, score_folder
+from srstudy.stages.metrics import score_folder, thesis_code_names
 
 THESIS = REPO / "config/thesis.yaml"
 SCALES = [2, 8]
@@ -186,7 +186,7 @@ def test_thesis_config_tables_show_thesis_code_and_published_numbers(standin):
 def test_thesis_code_scores_are_of_the_thesis_code_frames(standin):
     config, root = standin
     scores = pd.read_csv(root / "scores/x2/default.csv")
-    assert all(m in scores for m in THESIS_CODE_METRICS)
+    assert all(m in scores for m in thesis_code_names())
     assert "psnr_rgb_thesis_code" not in pd.read_csv(root / "scores/x2/bicubic.csv")
     folder = root / "upscaled/x2/default/seed123"
     frame = frame_ids(config["frames"]["test"])[0]

@@ -9,13 +9,7 @@ import pandas as pd
 from srstudy.base.methods import BICUBIC
 from srstudy.report import statistics
 from srstudy.report.scores import ci95_halfwidth, frame_means, seed_means
-from srstudy.stages.metrics import METRICS
-
-CONVENTIONS = {
-    "rgb": ("Thesis convention: RGB, all channels, no border crop (scikit-image)", "psnr_rgb", "ssim_rgb"),
-    "y": ("Field convention: Y (BT.601), `scale` px border crop, Gaussian SSIM", "psnr_y", "ssim_y"),
-}
-
+from srstudy.stages.metrics import METRIC_REGISTRY, metric_names
 
 # How differences are resampled and tested (config: report.statistics).
 STATISTICS = {"block_length": None, "resamples": 10_000, "seed": 0}
@@ -38,7 +32,7 @@ def resolve_comparisons(comparisons: dict, variants: list[str], baseline: str) -
 
 
 def convention_of(metric: str) -> str:
-    return "y" if metric.endswith("_y") else "rgb"
+    return METRIC_REGISTRY[metric].convention
 
 
 def compare(scores: pd.DataFrame, groups: list[dict], settings: dict | None = None) -> pd.DataFrame:
@@ -61,7 +55,7 @@ def compare(scores: pd.DataFrame, groups: list[dict], settings: dict | None = No
             for method in [BICUBIC, reference, *group["variants"]]:
                 if method not in by_method:
                     raise ValueError(f"comparison '{group['name']}': no scores for '{method}' at x{scale}")
-                for metric in METRICS:
+                for metric in metric_names():
                     row = {
                         "comparison": group["name"],
                         "scale": scale,

@@ -11,8 +11,9 @@ from scipy import stats
 
 from srstudy.base.files import write_csv, write_text  # atomic writers
 from srstudy.plan.folds import MIN_FOLDS
-from srstudy.report import compare, tables
-from srstudy.stages.metrics import METRICS, score_rows, write_scores
+from srstudy.report import tables
+from srstudy.report.scores import method_order
+from srstudy.stages.metrics import CONVENTIONS, metric_names, metrics_in, score_rows, write_scores
 
 CONFIDENCE = 0.95
 
@@ -47,12 +48,12 @@ def load_fold_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
     parts = []
     for path in paths:
         table = pd.read_csv(path, dtype={"seed": "Int64", "method": str, "test_set": str})
-        missing = {"fold", "scale", "method", "frame", "seed", *METRICS} - set(table.columns)
+        missing = {"fold", "scale", "method", "frame", "seed", *metric_names()} - set(table.columns)
         if missing:
             raise ValueError(
                 f"{path}: not a cross-validation score file, columns {sorted(missing)} are missing (rerun its job)"
             )
-        columns = ["fold", "scale", "variant", "seed", "frame", *METRICS]
+        columns = ["fold", "scale", "variant", "seed", "frame", *metric_names()]
         parts.append(table.rename(columns={"method": "variant"})[columns])
     if not parts:
         raise ValueError("no cross-validation score files given")
@@ -62,7 +63,7 @@ def load_fold_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
 def per_fold(scores: pd.DataFrame) -> pd.DataFrame:
     """One score per scale x method x fold: the mean over the fold's test frames of the
     per-frame scores averaged over seeds (a fold is one unit, its seeds are not)."""
-    frames = scores.groupby(["scale", "variant", "fold", "frame"], sort=True)[list(METRICS)].mean()
+    frames = scores.groupby(["scale", "variant", "fold", "frame"], sort=True)[list(metric_names())].mean()
     table = frames.groupby(["scale", "variant", "fold"], sort=True).mean().reset_index()
     counts = scores.groupby(["scale", "variant", "fold"], sort=True).agg(
         n_frames=("frame", "nunique"), n_seeds=("seed", "nunique")
@@ -102,7 +103,7 @@ def across_folds(folds_table: pd.DataFrame, reference: str, ratio: float, order:
         if list(ref.index) != list(group.index):
             raise ValueError(f"x{scale}: {variant} and {reference} were scored on different folds")
         row = {"scale": scale, "variant": variant, "reference": reference, "n_folds": len(group)}
-        for metric in METRICS:
+        for metric in metric_names():
             values = group[metric].to_numpy(np.float64)
             low, high = fold_interval(values, ratio)
             delta = values - ref[metric].to_numpy(np.float64)
@@ -138,37 +139,45 @@ def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, r
     by_fold = folds_table[folds_table["scale"] == scale]
     fold_ids = sorted(by_fold["fold"].unique())
     out = []
-    for subtitle, psnr, ssim in compare.CONVENTIONS.values():
+    for key, convention in CONVENTIONS.items():
+        if not metrics_in(key):
+            continue
+        primary, *others = metrics_in(key)
         header = [
             "Variant",
-            "PSNR (dB) [95% CI]",
+            f"{primary.header} [95% CI]",
             "fold sd",
-            "SSIM [95% CI]",
-            f"ΔPSNR vs {reference} [95% CI]",
-            f"ΔSSIM vs {reference} [95% CI]",
-            *(f"PSNR fold {f}" for f in fold_ids),
+            *(f"{m.header} [95% CI]" for m in others),
+            *(f"Δ{m.label} vs {reference} [95% CI]" for m in (primary, *others)),
+            *(f"{primary.label} fold {f}" for f in fold_ids),
         ]
         rows = []
         for _, r in at.iterrows():
             name = f"**{r['variant']}** (reference)" if r["variant"] == reference else r["variant"]
             own = by_fold[by_fold["variant"] == r["variant"]].set_index("fold")
+            p = primary.name
             rows.append(
                 [
                     name,
-                    _interval(r[psnr], r[f"{psnr}_low"], r[f"{psnr}_high"]),
-                    tables.fmt(r[f"{psnr}_fold_sd"]),
-                    _interval(r[ssim], r[f"{ssim}_low"], r[f"{ssim}_high"], digits=4),
-                    "–"
-                    if r["variant"] == reference
-                    else _interval(r[f"{psnr}_delta"], r[f"{psnr}_delta_low"], r[f"{psnr}_delta_high"], signed=True),
-                    "–"
-                    if r["variant"] == reference
-                    else _interval(
-                        r[f"{ssim}_delta"], r[f"{ssim}_delta_low"], r[f"{ssim}_delta_high"], digits=4, signed=True
+                    _interval(r[p], r[f"{p}_low"], r[f"{p}_high"]),
+                    tables.fmt(r[f"{p}_fold_sd"]),
+                    *(_interval(r[m.name], r[f"{m.name}_low"], r[f"{m.name}_high"], m.delta_digits) for m in others),
+                    *(
+                        "–"
+                        if r["variant"] == reference
+                        else _interval(
+                            r[f"{m.name}_delta"],
+                            r[f"{m.name}_delta_low"],
+                            r[f"{m.name}_delta_high"],
+                            m.delta_digits,
+                            signed=True,
+                        )
+                        for m in (primary, *others)
                     ),
-                    *(tables.fmt(own.loc[f, psnr]) for f in fold_ids),
+                    *(tables.fmt(own.loc[f, p]) for f in fold_ids),
                 ]
             )
+        subtitle = convention.title
         out.append({"group": f"x{scale}", "title": f"x{scale}", "subtitle": subtitle, "header": header, "rows": rows})
     return out
 
@@ -233,7 +242,7 @@ def write_cv_tables(
     declared = sorted(f["fold"] for f in folds)
     if sorted(scores["fold"].unique()) != declared:
         raise ValueError(f"the score files hold folds {sorted(scores['fold'].unique())}, not {declared}")
-    order = scores.method_order(scores, variants)
+    order = method_order(scores, variants)
     folds_table = per_fold(scores)
     ratio = holdout_ratio(folds)
     summary = across_folds(folds_table, baseline, ratio, order)

@@ -10,9 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from srstudy.base.methods import BICUBIC
-from srstudy.stages.metrics import METRICS, THESIS_CODE_METRICS
-
-LABELS = {"psnr_rgb": "PSNR", "ssim_rgb": "SSIM", "psnr_y": "PSNR", "ssim_y": "SSIM"}
+from srstudy.stages.metrics import metric_names, thesis_code_names
 
 
 def load_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
@@ -22,14 +20,14 @@ def load_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
     parts = []
     for path in paths:
         table = pd.read_csv(path, dtype={"seed": "Int64", "method": str, "test_set": str})
-        missing = {"scale", "method", "test_set", "frame", "seed", *METRICS} - set(table.columns)
+        missing = {"scale", "method", "test_set", "frame", "seed", *metric_names()} - set(table.columns)
         if missing:
             raise ValueError(f"{path}: not a score file, columns {sorted(missing)} are missing (rerun its score job)")
         if table[["scale", "method", "test_set"]].isna().any().any():
             raise ValueError(f"{path}: rows without scale, method or test set (rerun its score job)")
         table = table.rename(columns={"method": "variant"})
-        extra = [m for m in THESIS_CODE_METRICS if m in table.columns]
-        parts.append(table[["scale", "variant", "seed", "test_set", "frame", *METRICS, *extra]])
+        extra = [m for m in thesis_code_names() if m in table.columns]
+        parts.append(table[["scale", "variant", "seed", "test_set", "frame", *metric_names(), *extra]])
     if not parts:
         raise ValueError("no score files given")
     return pd.concat(parts, ignore_index=True)
@@ -38,7 +36,7 @@ def load_scores(paths: list[str | os.PathLike]) -> pd.DataFrame:
 def metrics_of(scores: pd.DataFrame) -> list[str]:
     """The metrics present: the four of every score file, and the thesis-code ones when
     some file has them (``upscale.thesis_code``)."""
-    return [*METRICS, *(m for m in THESIS_CODE_METRICS if m in scores and scores[m].notna().any())]
+    return [*metric_names(), *(m for m in thesis_code_names() if m in scores and scores[m].notna().any())]
 
 
 def method_order(scores: pd.DataFrame, variants: list[str]) -> list[str]:
@@ -81,7 +79,9 @@ def frame_means(scores: pd.DataFrame) -> pd.DataFrame:
 
 def seed_means(scores: pd.DataFrame) -> pd.DataFrame:
     """Per scale x method x seed: each metric averaged over the test frames."""
-    return scores.groupby(["scale", "variant", "seed"], sort=True, dropna=False)[list(METRICS)].mean().reset_index()
+    return (
+        scores.groupby(["scale", "variant", "seed"], sort=True, dropna=False)[list(metric_names())].mean().reset_index()
+    )
 
 
 def summarize_methods(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:

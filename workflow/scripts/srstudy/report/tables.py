@@ -34,9 +34,10 @@ import pandas as pd
 from srstudy.base.files import write_csv, write_text
 from srstudy.base.methods import BICUBIC
 from srstudy.report import statistics
-from srstudy.report.compare import ALPHA, CONVENTIONS, STATISTICS, compare, resolve_comparisons
+from srstudy.report.compare import ALPHA, STATISTICS, compare, resolve_comparisons
 from srstudy.report.published import reported
 from srstudy.report.scores import load_scores, load_timings, method_order, summarize_methods, summarize_runs
+from srstudy.stages.metrics import CONVENTIONS, THESIS_CODE_CONVENTION, metrics_in, thesis_code_names
 
 
 def unconverged(training: pd.DataFrame | None, scale: int) -> dict[str, tuple[int, int]]:
@@ -175,7 +176,7 @@ def scale_tables(
     seeds = methods[methods["scale"] == scale].set_index("variant")
     optional = {
         "seed_sd": bool((seeds["n_seeds"] > 1).any()),
-        "thesis_code": "psnr_rgb_thesis_code" in seeds and seeds["psnr_rgb_thesis_code"].notna().any(),
+        "thesis_code": any(m in seeds and seeds[m].notna().any() for m in thesis_code_names()),
         "published": (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {},
     }
     counts = unconverged(training, scale)
@@ -183,7 +184,9 @@ def scale_tables(
     tables = []
     for group in groups:
         block = comparisons[(comparisons["comparison"] == group["name"]) & (comparisons["scale"] == scale)]
-        for key, (subtitle, _, _) in CONVENTIONS.items():
+        for key, convention in CONVENTIONS.items():
+            if not metrics_in(key):
+                continue
             table = convention_table(
                 block,
                 seeds,
@@ -195,7 +198,8 @@ def scale_tables(
                 costs=costs,
             )
             tables.append(
-                {"group": group["name"], "convention": key, "title": group["title"], "subtitle": subtitle} | table
+                {"group": group["name"], "convention": key, "title": group["title"], "subtitle": convention.title}
+                | table
             )
     return tables
 
@@ -216,46 +220,42 @@ def convention_table(
     summary at ``scale``; ``optional``: which optional columns the scale's tables have
     (``seed_sd``; in the RGB convention ``thesis_code`` and ``published``);
     ``counts``: :func:`unconverged`; ``costs``: :func:`model_costs` (the cost columns)."""
-    _, psnr, ssim = CONVENTIONS[convention]
-    rgb = convention == "rgb"
-    header = ["Variant", "Flags", "PSNR (dB)", "± CI95 frames", "SSIM"]
+    metrics = metrics_in(convention)
+    primary, *others = metrics
+    thesis = convention == THESIS_CODE_CONVENTION
+    header = ["Variant", "Flags", primary.header, "± CI95 frames", *(m.header for m in others)]
     if optional["seed_sd"]:
         header.insert(4, "seed sd")
-    if rgb and optional["thesis_code"]:
-        header += ["PSNR thesis code", "SSIM thesis code"]
-    if rgb and optional["published"]:
+    if thesis and optional["thesis_code"]:
+        header += [f"{m.label} thesis code" for m in (primary, *others)]
+    if thesis and optional["published"]:
         header += ["thesis reported PSNR", "thesis reported SSIM"]
-    header += [
-        f"ΔPSNR vs {reference} [95% CI]",
-        "ΔPSNR vs bicubic",
-        f"ΔSSIM vs {reference} [95% CI]",
-        "p PSNR (Holm)",
-        "p SSIM (Holm)",
-    ]
+    header += [f"Δ{primary.label} vs {reference} [95% CI]", f"Δ{primary.label} vs bicubic"]
+    header += [f"Δ{m.label} vs {reference} [95% CI]" for m in others]
+    header += [f"p {m.label} (Holm)" for m in (primary, *others)]
     if costs is not None:
         header += COST_HEADER
-    bicubic_psnr = seeds.loc[BICUBIC, psnr] if BICUBIC in seeds.index else math.nan
+    bicubic_primary = seeds.loc[BICUBIC, primary.name] if BICUBIC in seeds.index else math.nan
     rows = []
     for method in dict.fromkeys(block["variant"]):
-        p = block[(block["variant"] == method) & (block["metric"] == psnr)].iloc[0]
-        s = block[(block["variant"] == method) & (block["metric"] == ssim)].iloc[0]
+        of = {m.name: block[(block["variant"] == method) & (block["metric"] == m.name)].iloc[0] for m in metrics}
+        p = of[primary.name]
         name = f"**{method}** (reference)" if method == reference else method
-        row = [name, row_flags(method, p["mean"], bicubic_psnr, counts), fmt(p["mean"]), fmt(p["ci95"])]
-        row.append(fmt(s["mean"]))
+        row = [name, row_flags(method, p["mean"], bicubic_primary, counts), fmt(p["mean"]), fmt(p["ci95"])]
+        row += [fmt(of[m.name]["mean"]) for m in others]
         if optional["seed_sd"]:
-            row.insert(4, fmt(seeds.loc[method, f"{psnr}_seed_std"]))
-        if rgb and optional["thesis_code"]:
-            row += [fmt(seeds.loc[method, f"{m}_thesis_code"]) for m in (psnr, ssim)]
-        if rgb and (published := optional["published"]):
+            row.insert(4, fmt(seeds.loc[method, f"{primary.name}_seed_std"]))
+        if thesis and optional["thesis_code"]:
+            row += [fmt(seeds.loc[method, f"{m.name}_thesis_code"]) for m in (primary, *others)]
+        if thesis and (published := optional["published"]):
             cell = reported(scale, published[method]) if method in published else None
             row += [fmt(cell[0]), fmt(cell[1])] if cell else ["–", "–"]
+        row += [fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]), fmt(p["delta_bicubic"], True)]
         row += [
-            fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]),
-            fmt(p["delta_bicubic"], True),
-            fmt_delta(s["delta_reference"], s["delta_low"], s["delta_high"], digits=4),
-            p_cell(p),
-            p_cell(s),
+            fmt_delta(of[m.name]["delta_reference"], of[m.name]["delta_low"], of[m.name]["delta_high"], m.delta_digits)
+            for m in others
         ]
+        row += [p_cell(of[m.name]) for m in (primary, *others)]
         if costs is not None:
             row += cost_cells(costs, method)
         rows.append(row)

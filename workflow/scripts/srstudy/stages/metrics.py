@@ -21,7 +21,9 @@ subfolder; it is scored in the thesis convention as ``psnr_rgb_thesis_code`` and
 
 import csv
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,75 @@ from srstudy.base.colour import mse_uint8, psnr_from_mse, rgb_to_y
 from srstudy.base.files import atomic_file
 from srstudy.base.frames import THESIS_CODE_DIR, frame_name, modcrop, read_rgb
 
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-# A score file carries what it scores (not its path): one row per seed and frame.
-COLUMNS = ("scale", "method", "seed", "test_set", "frame", *METRICS, "hr_path", "sr_path")
-THESIS_CODE_METRICS = ("psnr_rgb_thesis_code", "ssim_rgb_thesis_code")
+
+@dataclass(frozen=True)
+class Convention:
+    """How frames are compared, as data: the channels scored and the border left out."""
+
+    title: str  # the subtitle of the tables in this convention
+    test_y_channel: bool  # the Y plane (BT.601) instead of the RGB channels
+    crop_border: bool  # ``scale`` pixels cropped from every border (else none)
+
+
+# The thesis's own convention first: the tables show them in this order.
+CONVENTIONS = {
+    "rgb": Convention("Thesis convention: RGB, all channels, no border crop (scikit-image)", False, False),
+    "y": Convention("Field convention: Y (BT.601), `scale` px border crop, Gaussian SSIM", True, True),
+}
+# The thesis code's frames are scored in the thesis's convention (its own numbers).
+THESIS_CODE_CONVENTION = "rgb"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-frame score. The first metric of a convention is its primary one: the
+    tables flag, rank and give confidence intervals and per-fold values by it."""
+
+    name: str  # its column in the score files
+    label: str  # its name in table headers
+    convention: str  # a key of CONVENTIONS
+    compute: Callable[[np.ndarray, np.ndarray, int], float]  # (HR modcropped, SR, scale) -> score
+    unit: str = ""  # shown in headers, e.g. "dB"
+    delta_digits: int = 3  # decimals of differences in the tables
+
+    @property
+    def header(self) -> str:
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+METRIC_REGISTRY: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric: every score job computes it, every table shows it in its convention."""
+    if metric.name in METRIC_REGISTRY:
+        raise ValueError(f"metric '{metric.name}' is registered already")
+    if metric.convention not in CONVENTIONS:
+        raise ValueError(
+            f"metric '{metric.name}': unknown convention '{metric.convention}'; one of {list(CONVENTIONS)}"
+        )
+    METRIC_REGISTRY[metric.name] = metric
+    return metric
+
+
+def metric_names() -> tuple[str, ...]:
+    return tuple(METRIC_REGISTRY)
+
+
+def metrics_in(convention: str) -> list[Metric]:
+    """The metrics of a convention, its primary one first."""
+    return [m for m in METRIC_REGISTRY.values() if m.convention == convention]
+
+
+def thesis_code_names() -> tuple[str, ...]:
+    """The columns of the thesis code's frames' scores (``upscale.thesis_code``)."""
+    return tuple(f"{m.name}_thesis_code" for m in metrics_in(THESIS_CODE_CONVENTION))
+
+
+def score_columns() -> tuple[str, ...]:
+    """A score file carries what it scores (not its path): one row per seed and frame."""
+    return ("scale", "method", "seed", "test_set", "frame", *metric_names(), "hr_path", "sr_path")
+
 
 # The MATLAB reference / BasicSR constants.
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -206,22 +273,37 @@ def calculate_ssim(img: np.ndarray, img2: np.ndarray, crop_border: int, test_y_c
     return float(np.mean([ssim_gaussian(img[..., c], img2[..., c]) for c in range(img.shape[2])]))
 
 
+def _border(convention: str, scale: int) -> int:
+    return scale if CONVENTIONS[convention].crop_border else 0
+
+
+def _y(convention: str) -> bool:
+    return CONVENTIONS[convention].test_y_channel
+
+
+register_metric(Metric("psnr_rgb", "PSNR", "rgb", lambda hr, sr, scale: psnr_rgb(hr, sr), unit="dB"))
+register_metric(Metric("ssim_rgb", "SSIM", "rgb", lambda hr, sr, scale: ssim_rgb(hr, sr), delta_digits=4))
+register_metric(
+    Metric("psnr_y", "PSNR", "y", lambda hr, sr, s: calculate_psnr(hr, sr, _border("y", s), _y("y")), unit="dB")
+)
+register_metric(
+    Metric("ssim_y", "SSIM", "y", lambda hr, sr, s: calculate_ssim(hr, sr, _border("y", s), _y("y")), delta_digits=4)
+)
+
+
 def score_pair(hr: np.ndarray, sr: np.ndarray, scale: int) -> dict[str, float]:
-    """The four figures of one frame. ``hr`` is modcropped to ``scale`` here."""
+    """Every registered metric of one frame. ``hr`` is modcropped to ``scale`` here."""
     hr = modcrop(hr, scale)
     _check_pair(hr, sr)
-    return {
-        "psnr_rgb": psnr_rgb(hr, sr),
-        "ssim_rgb": ssim_rgb(hr, sr),
-        "psnr_y": calculate_psnr(hr, sr, crop_border=scale, test_y_channel=True),
-        "ssim_y": calculate_ssim(hr, sr, crop_border=scale, test_y_channel=True),
-    }
+    return {name: metric.compute(hr, sr, scale) for name, metric in METRIC_REGISTRY.items()}
 
 
 def score_thesis_code(hr: np.ndarray, sr: np.ndarray, scale: int) -> dict[str, float]:
-    """The thesis-convention figures of a thesis-code frame (``hr`` modcropped here)."""
+    """The thesis-convention metrics of a thesis-code frame (``hr`` modcropped here)."""
     hr = modcrop(hr, scale)
-    return {"psnr_rgb_thesis_code": psnr_rgb(hr, sr), "ssim_rgb_thesis_code": ssim_rgb(hr, sr)}
+    _check_pair(hr, sr)
+    metrics = metrics_in(THESIS_CODE_CONVENTION)
+    return {name: m.compute(hr, sr, scale) for name, m in zip(thesis_code_names(), metrics, strict=True)}
 
 
 def score_files(
@@ -326,7 +408,7 @@ def write_scores(path: str | os.PathLike, rows: list[dict], leading: tuple[str, 
     """Write score rows as CSV, atomically; floats at full precision, seed empty for None.
     ``leading``: columns of the rows' own before the study's (cross-validation's fold);
     the thesis-code columns come last, when the rows have them."""
-    columns = [*leading, *COLUMNS, *(m for m in THESIS_CODE_METRICS if rows and m in rows[0])]
+    columns = [*leading, *score_columns(), *(m for m in thesis_code_names() if rows and m in rows[0])]
     with atomic_file(path, ".csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
