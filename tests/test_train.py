@@ -137,7 +137,7 @@ def test_a_killed_job_resumes_from_its_last_epoch(h5_sets, tmp_path):
     out = tmp_path / "killed"
     out.mkdir()
     code = (
-        "import sys, json; from srstudy.train import train; "
+        "import sys, json; from srstudy.train.loop import train; "
         f"train({str(h5_sets[0])!r}, {str(h5_sets[1])!r}, json.loads(sys.argv[1]), seed=123, scale={SCALE}, "
         f"model_path={str(out / 'model.pt')!r}, log_path={str(out / 'log.csv')!r}, threads=1, progress=False)"
     )
