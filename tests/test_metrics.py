@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from srstudy import metrics
-from srstudy.images import frame_name, modcrop, read_rgb, write_png
+from srstudy.base.frames import frame_name, modcrop, read_rgb, write_png
+from srstudy.stages import metrics
 
 RNG = np.random.default_rng(4)
 
@@ -99,7 +99,7 @@ def test_psnr_y_uses_the_bt601_formula_and_crop():
 
 def test_y_conversion_matches_the_reference_formula():
     rgb = random_rgb(20, 20)
-    from srstudy.images import rgb_to_y
+    from srstudy.base.colour import rgb_to_y
 
     np.testing.assert_allclose(rgb_to_y(rgb), reference_y(rgb), atol=1e-12)
     assert rgb_to_y(np.zeros((1, 1, 3)))[0, 0] == pytest.approx(16)

@@ -15,20 +15,12 @@ import pytest
 import skimage.data
 import torch
 from conftest import REPO
-from srstudy.dataset import pack, read_frames
-from srstudy.degrade import degrade_frames
-from srstudy.images import frame_name, write_png
-from srstudy.train import (
-    LOG_COLUMNS,
-    Interrupted,
-    SaveClock,
-    TrainingDiverged,
-    gather,
-    grid_patch_count,
-    patch_batches,
-    sample_patches,
-    train,
-)
+from srstudy.base.frames import frame_name, write_png
+from srstudy.stages.dataset import pack, read_frames
+from srstudy.stages.degrade import degrade_frames
+from srstudy.train.loop import LOG_COLUMNS, TrainingDiverged, train
+from srstudy.train.patches import gather, grid_patch_count, patch_batches, sample_patches
+from srstudy.train.resume import Interrupted, SaveClock
 
 SCALE = 3
 SPEC = {

@@ -1,4 +1,4 @@
-# k-fold cross-validation over time (config 'cv:'; srstudy/crossval.py): per fold, the
+# k-fold cross-validation over time (config 'cv:'; srstudy/plan/folds.py): per fold, the
 # study's chain on the fold's frames of the split range (extracted and degraded as the
 # frame set 'cv' by the rules of video.smk and degrade.smk). Every output lies under
 # results/cv/, so the study's own jobs never see these: turning cv on retrains nothing.
@@ -29,7 +29,7 @@ rule cv_pack_h5:
 
 
 # The same sets with the LR frames as inputs, for the post-upsampling architectures
-# (srstudy/archs.py); made only when a variant needs them, as pack_lr_h5 for the study.
+# (srstudy/nets/registry.py); made only when a variant needs them, as pack_lr_h5 for the study.
 rule cv_pack_lr_h5:
     input:
         train_frames=CV_FRAMES,
@@ -155,7 +155,7 @@ rule cv_tables:
     conda:
         "../../envs/report.yaml"
     params:
-        folds=crossval.folds_of(config),
+        folds=fold_plan.folds_of(config),
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         settings=cv_settings(),

@@ -25,7 +25,7 @@ rule pack_h5:
 
 
 # The same sets with the LR frames as inputs, for the post-upsampling architectures
-# (srstudy/archs.py); made only when a variant needs them.
+# (srstudy/nets/registry.py); made only when a variant needs them.
 rule pack_lr_h5:
     input:
         **training_set("train"),
