@@ -186,7 +186,7 @@ def test_with_several_seeds_on_both_sides_seeds_and_frame_blocks_vary(score_file
 def test_holm_adjusts_within_each_table(written):
     out, _ = written
     compared = pd.read_csv(out / "comparisons.csv")
-    for (group, _scale, convention), family in compared.groupby(["comparison", "scale", "convention"]):
+    for (_group, _scale, convention), family in compared.groupby(["comparison", "scale", "convention"]):
         tested = family[family["p_value"].notna()]
         # PSNR and SSIM of every member with a test: in all_variants, sigmoid and default have two seeds
         # each but their 6 frames only 3 blocks (no test); bicubic is not tested
