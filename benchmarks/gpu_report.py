@@ -20,8 +20,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from common import REPO, table, write_results
+from srstudy.train import convergence  # the one convergence rule (common puts workflow/scripts on the path)
 
-FLAT_DB = 0.1  # eval PSNR gained over the last quarter of training, at most
 # The benchmarks' JSON in the work folder (one per gpu_check.sh run of a benchmark script).
 BENCHMARKS = (
     ("study", "benchmarks/study.py"),
@@ -113,16 +113,16 @@ def workflow(work: Path) -> dict | None:
                 if variant != "bicubic"
             }
         out["gain_over_bicubic_db"] = by_scale
-    flat = {}
+    flat, verdicts = {}, {}
     for path in sorted(results.glob("models/x*/*/seed*/log.csv")):
         import pandas as pd
 
-        psnr = pd.read_csv(path)["eval_psnr_y"].tolist()
-        quarter = max(1, len(psnr) // 4)
-        if len(psnr) > quarter:
-            key = "/".join(path.parts[-4:-1])
-            flat[key] = round(psnr[-1] - psnr[-1 - quarter], 3)
+        result = convergence.judge(pd.read_csv(path)["eval_psnr_y"].tolist())
+        key = "/".join(path.parts[-4:-1])
+        flat[key] = round(result.drift_db, 3)
+        verdicts[key] = result.verdict
     out["last_quarter_gain_db"] = flat
+    out["verdicts"] = verdicts
     return out
 
 
@@ -187,12 +187,11 @@ def targets(parts: dict) -> list[dict]:
         ("below: " + ", ".join(below)) if below else ("all above" if gains else "not measured"),
         (not below) if gains else None,
     )
-    flat = flow.get("last_quarter_gain_db") or {}
-    rising = [f"{key} ({gain:+.3f} dB)" for key, gain in flat.items() if gain >= FLAT_DB]
+    verdicts = flow.get("verdicts") or {}
     add(
-        f"config/gpu.yaml: every eval PSNR flattened (< {FLAT_DB} dB over the last quarter)",
-        ("still rising: " + ", ".join(rising)) if rising else (f"{len(flat)} models flat" if flat else "not measured"),
-        (not rising) if flat and finished else None,
+        "config/gpu.yaml: every model converged (report.convergence, srstudy/train/convergence.py)",
+        convergence.counts_text(verdicts.values()) if verdicts else "not measured",
+        all(v == convergence.CONVERGED for v in verdicts.values()) if verdicts and finished else None,
     )
     return out
 

@@ -162,7 +162,8 @@ def test_report_defaults(test_config):
         "crops": [],
         "psnr_map": {"frame": None, "cell": 128},
         "statistics": {"block_length": None, "resamples": 10000, "seed": 0},
-        "convergence": {"last_quarter_gain_db": 0.1},
+        "study_test": "in-sample-like",
+        "convergence": {"window": 0.25, "flat_db": 0.01, "collapse_db": 0.5, "resolve_factor": 2.0},
         "thesis_reported": {},
     }
 

@@ -12,7 +12,7 @@ from srstudy.base.colour import psnr_from_mse
 from srstudy.base.frames import read_rgb
 from srstudy.plan.frames import frame_ids
 from srstudy.report import figures
-from srstudy.report.run_summary import convergence, precision_text
+from srstudy.report.run_summary import precision_text, verdict_columns
 from srstudy.stages.dataset import bicubic_eval_psnr
 
 
@@ -21,21 +21,21 @@ def log_of(psnr):
 
 
 @pytest.mark.parametrize(
-    ("psnr", "best", "gain", "converged"),
+    ("psnr", "best", "drift", "verdict"),
     [
-        ([30.0, 31.0, 32.0, 33.0], 4, 1.0, False),  # best epoch is the last
-        ([30.0, 32.0, 32.05, 32.0], 3, -0.05, True),
-        ([28, 29, 30, 30.5, 30.8, 31.0, 31.2, 31.15], 7, 0.15, False),  # +0.15 dB over the last 2 of 8 epochs
-        ([28, 29, 30, 30.5, 30.8, 31.1, 31.2, 31.15], 7, 0.05, True),
-        ([30.0], 1, math.nan, False),  # one epoch shows nothing
+        ([30.0, 31.0, 32.0, 33.0], 4, 1.0, "still rising"),
+        ([30.0, 32.0, 32.05, 32.0], 3, -0.05, "converged"),
+        ([28, 29, 30, 30.5, 30.8, 31.0, 31.2, 31.15], 7, 0.15, "still rising"),  # +0.15 dB over the last 2 of 8
+        ([28, 29, 30, 30.5, 30.8, 31.15, 31.2, 31.155], 7, 0.005, "converged"),
+        ([31.42, 19.45], 1, 19.45 - 31.42, "collapsed"),
+        ([30.0], 1, math.nan, "still rising"),  # one epoch shows nothing
     ],
 )
-def test_convergence_by_hand(psnr, best, gain, converged):
-    result = convergence(log_of(psnr), 0.1)
-    assert result["best_epoch"] == best and result["converged"] is converged
-    assert (math.isnan(gain) and math.isnan(result["last_quarter_gain_db"])) or result[
-        "last_quarter_gain_db"
-    ] == pytest.approx(gain)
+def test_verdict_columns_by_hand(psnr, best, drift, verdict):
+    result = verdict_columns(log_of(psnr))
+    assert result["best_epoch"] == best and result["verdict"] == verdict
+    assert result["converged"] is (verdict == "converged")
+    assert (math.isnan(drift) and math.isnan(result["drift_db"])) or result["drift_db"] == pytest.approx(drift)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_the_training_precision_names_tf32(checkpoint, text):
 
 def test_the_threshold_is_the_configured_one():
     log = log_of([28, 29, 30, 30.5, 30.8, 31.0, 31.2, 31.15])
-    assert convergence(log, 0.2)["converged"] and not convergence(log, 0.1)["converged"]
+    assert verdict_columns(log, {"flat_db": 0.2})["converged"] and not verdict_columns(log)["converged"]
 
 
 def test_bicubic_eval_psnr_is_trainings_eval_convention(tmp_path):
@@ -94,14 +94,15 @@ def test_e2e_run_summary(e2e):
         log = pd.read_csv(workdir / f"results/models/x{row.scale}/{row.variant}/seed{row.seed}/log.csv")
         assert row.best_epoch == int(log["eval_psnr_y"].idxmax()) + 1
         assert row.best_eval_psnr_y == pytest.approx(log["eval_psnr_y"].max())
-        assert row.converged == convergence(log, config["report"]["convergence"]["last_quarter_gain_db"])["converged"]
+        assert row.verdict == verdict_columns(log, config["report"]["convergence"])["verdict"]
     page = (workdir / "results/tables/run.md").read_text()
     assert f"{spec['epochs'] * spec['patches_per_epoch']:,}" in page and "torch" in page
     # the comparison tables carry the flags the summary computed
-    unconverged = models[(models["scale"] == 2) & ~models["converged"]]["variant"]
+    unconverged = models[(models["scale"] == 2) & ~models["converged"]]
     table = (workdir / "results/tables/x2.md").read_text()
-    for variant in unconverged:
-        assert any(line.startswith(f"| {variant} |") and "not converged" in line for line in table.splitlines()) or any(
-            line.startswith(f"| **{variant}** (reference) |") and "not converged" in line for line in table.splitlines()
+    for row in unconverged.itertuples():
+        assert any(
+            line.startswith((f"| {row.variant} |", f"| **{row.variant}** (reference) |")) and row.verdict in line
+            for line in table.splitlines()
         )
     assert "moving-block bootstrap" in table

@@ -106,6 +106,7 @@ rule comparison_tables:
         baseline=config["baseline_variant"],
         comparisons=config["report"]["comparisons"],
         statistics=config["report"]["statistics"],
+        convergence=config["report"]["convergence"],
         thesis=thesis_columns_of_root,
         test_set=test_set_title,
     script:

@@ -17,4 +17,5 @@ with logged(sm.log[0]):
         thesis=sm.params.thesis,
         settings=sm.params.statistics,
         timing_paths=sm.input.timings,
+        convergence_settings=sm.params.convergence,
     )

@@ -8,7 +8,7 @@ import pandas as pd
 
 from srstudy.base.methods import BICUBIC
 from srstudy.report import statistics
-from srstudy.report.scores import ci95_halfwidth, frame_means, seed_means
+from srstudy.report.scores import ci95_halfwidth, frame_means
 from srstudy.stages.metrics import METRIC_REGISTRY, metric_names
 
 # How differences are resampled and tested (config: report.statistics).
@@ -43,14 +43,13 @@ def compare(scores: pd.DataFrame, groups: list[dict], settings: dict | None = No
     Holm-adjusted p-value within the table (group x scale x convention)."""
     settings = {**STATISTICS, **(settings or {})}
     per_frame = frame_means(scores)
-    per_seed = seed_means(scores)
     rows = []
     for group in groups:
         for scale in sorted(per_frame["scale"].unique()):
             at_scale = per_frame[per_frame["scale"] == scale]
             by_method = {m: g.set_index("frame").sort_index() for m, g in at_scale.groupby("variant")}
-            seeded = per_seed[(per_seed["scale"] == scale) & per_seed["seed"].notna()]
-            by_seed = {m: g for m, g in seeded.groupby("variant")}
+            seeded = scores[(scores["scale"] == scale) & scores["seed"].notna()]
+            by_seed = {m: g.sort_values("frame") for m, g in seeded.groupby("variant")}
             reference = group["reference"]
             for method in [BICUBIC, reference, *group["variants"]]:
                 if method not in by_method:
@@ -77,11 +76,10 @@ def _compare_one(by_method: dict, by_seed: dict, *, method: str, reference: str,
     frames = values.index.intersection(ref.index)
     if len(frames) != len(values) or len(frames) != len(ref):
         raise ValueError(f"{method} and {reference} were scored on different frames")
-    own_seeds = by_seed[method][metric].to_numpy(np.float64) if method in by_seed else np.empty(0)
-    ref_seeds = by_seed[reference][metric].to_numpy(np.float64) if reference in by_seed else np.empty(0)
+    own_seeds, ref_seeds = (_seed_by_frame(by_seed.get(m), metric) for m in (method, reference))
     row = {
         "n_frames": len(frames),
-        "n_seeds": own_seeds.size,
+        "n_seeds": own_seeds.shape[0],
         "mean": values.mean(),
         "ci95": ci95_halfwidth(values),
         "reference_mean": ref.mean(),
@@ -95,27 +93,31 @@ def _compare_one(by_method: dict, by_seed: dict, *, method: str, reference: str,
         "test": "",
         "p_value": math.nan,
         "p_min": math.nan,
+        "no_interval": "",
     }
     if method == reference:
         return row
-    if method != BICUBIC and own_seeds.size >= 2 and ref_seeds.size >= 2:
-        # Seeds replicate the variant effect; frames within a seed do not.
-        result = statistics.welch(own_seeds, ref_seeds)
+    block = statistics.block_length(len(frames), settings["block_length"])
+    too_few = statistics.too_few_blocks(len(frames), block)
+    if method != BICUBIC and own_seeds.shape[0] >= 2 and ref_seeds.shape[0] >= 2:
+        # Seeds and test frames both vary: the interval holds the spread of each.
+        result = statistics.seeds_and_blocks(own_seeds, ref_seeds, block)
         return row | {
             "delta_reference": result["delta"],
             "delta_low": result["low"],
             "delta_high": result["high"],
-            "unit": "seeds",
-            "n_units": own_seeds.size + ref_seeds.size,
-            "test": "Welch t on seed means",
+            "unit": "seeds x blocks",
+            "n_units": own_seeds.shape[0] + ref_seeds.shape[0],
+            "block_length": block,
+            "test": "t on seeds and frame blocks" if not too_few else "",
             "p_value": result["p"],
-            "p_min": 0.0,
+            "p_min": 0.0 if not too_few else math.nan,
+            "no_interval": too_few,
         }
     differences = (values[frames] - ref[frames]).to_numpy(np.float64)  # in time order
-    block = statistics.block_length(differences.size, settings["block_length"])
     low, high = statistics.bootstrap_ci(differences, block, settings["resamples"], settings["seed"])
     row |= {"delta_low": low, "delta_high": high, "unit": "frames", "n_units": differences.size}
-    row["block_length"] = block
+    row |= {"block_length": block, "no_interval": too_few}
     if method == BICUBIC:  # its Δ is shown for scale; the question tested is the variants'
         return row
     return row | {
@@ -123,6 +125,13 @@ def _compare_one(by_method: dict, by_seed: dict, *, method: str, reference: str,
         "p_value": statistics.sign_flip_test(differences, block, settings["resamples"], settings["seed"]),
         "p_min": statistics.sign_flip_p_min(differences.size, block, settings["resamples"]),
     }
+
+
+def _seed_by_frame(scores: pd.DataFrame | None, metric: str) -> np.ndarray:
+    """A method's scores of one metric as a (seeds, frames) array, frames in time order."""
+    if scores is None:
+        return np.empty((0, 0))
+    return scores.pivot(index="seed", columns="frame", values=metric).sort_index(axis=1).to_numpy(np.float64)
 
 
 def add_holm(compared: pd.DataFrame) -> pd.DataFrame:

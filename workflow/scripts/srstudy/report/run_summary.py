@@ -6,10 +6,9 @@ Generated from the config and the run's own outputs, never typed in: the checkpo
 training logs (``log.csv``: eval Y-PSNR per epoch) and the h5 sets (frame size, for the
 epoch length, and the bicubic eval PSNR every model should beat).
 
-A model counts as *not converged* when its eval PSNR was still rising at the end: the
-best epoch is the last one, or it gained more than ``last_quarter_gain_db`` over the
-last quarter of its epochs (``report.convergence``). One epoch cannot show either, so a
-one-epoch model is never called converged.
+Each model's convergence verdict (converged, still rising, collapsed, diverged) and its
+drift come from :mod:`srstudy.train.convergence`, the one rule every table and report
+uses (settings: ``report.convergence``).
 """
 
 import math
@@ -26,9 +25,8 @@ from srstudy.nets.registry import arch_of, gflops_per_frame
 from srstudy.plan.frames import frame_ids
 from srstudy.report.tables import to_html, to_markdown
 from srstudy.stages.dataset import bicubic_eval_psnr
+from srstudy.train import convergence
 from srstudy.train.patches import grid_patch_count
-
-DEFAULT_GAIN_DB = 0.1
 
 
 def precision_text(checkpoint: dict) -> str:
@@ -38,16 +36,18 @@ def precision_text(checkpoint: dict) -> str:
     return f"{precision} (TF32 convolutions)" if precision == "fp32" and checkpoint.get("tf32") else precision
 
 
-def convergence(log: pd.DataFrame, gain_db: float = DEFAULT_GAIN_DB) -> dict:
-    """Best epoch, the eval-PSNR gain over the last quarter of the epochs, and whether
-    training had converged (see the module's docstring)."""
-    psnr = log["eval_psnr_y"].to_numpy(np.float64)
-    epochs = psnr.size
-    best = int(np.argmax(psnr)) + 1
-    quarter = max(1, math.ceil(epochs / 4))
-    gain = float(psnr[-1] - psnr[-1 - quarter]) if epochs > quarter else math.nan
-    converged = epochs > 1 and best < epochs and not (gain > gain_db)
-    return {"best_epoch": best, "last_quarter_gain_db": gain, "converged": bool(converged)}
+def verdict_columns(log: pd.DataFrame, settings: dict | None = None) -> dict:
+    """The model's convergence verdict and the numbers it rests on, as table columns."""
+    result = convergence.judge(log["eval_psnr_y"].to_numpy(np.float64), settings)
+    return {
+        "best_epoch": result.best_epoch,
+        "verdict": result.verdict,
+        "converged": result.converged,
+        "drift_db": result.drift_db,
+        "fall_db": result.fall_db,
+        "remaining_drift_db": result.remaining_drift_db,
+        "verdict_reason": result.reason,
+    }
 
 
 def model_rows(
@@ -56,7 +56,7 @@ def model_rows(
     *,
     train_sets: dict[int, str | os.PathLike],
     eval_sets: dict[int, str | os.PathLike],
-    gain_db: float = DEFAULT_GAIN_DB,
+    settings: dict | None = None,
 ) -> pd.DataFrame:
     """One row per trained model: its architecture, training budget and convergence."""
     frame_shapes = {}
@@ -71,7 +71,7 @@ def model_rows(
         scale = int(checkpoint["scale"])
         rows.append(
             model_row(checkpoint, log, frame_shape=frame_shapes.get(scale), bicubic=bicubic.get(scale, math.nan))
-            | convergence(log, gain_db)
+            | verdict_columns(log, settings)
         )
     return pd.DataFrame(rows)
 
@@ -123,21 +123,22 @@ def _frames_text(frames: dict) -> str:
     return f"{ids[0]} to {ids[-1]}, every {frames.get('step', 1)} ({count})"
 
 
-def sections(config: dict, models: pd.DataFrame, gain_db: float) -> tuple[list[str], list[dict]]:
+def sections(config: dict, models: pd.DataFrame, settings: dict) -> tuple[list[str], list[dict]]:
     """Notes and tables (the layout of :func:`srstudy.report.tables.to_html`) of the summary."""
-    return summary_notes(config, models, gain_db), [variants_table(models), models_table(models)]
+    return summary_notes(config, models, settings), [variants_table(models), models_table(models)]
 
 
-def summary_notes(config: dict, models: pd.DataFrame, gain_db: float) -> list[str]:
+def summary_notes(config: dict, models: pd.DataFrame, settings: dict) -> list[str]:
     """The data, where the models were trained, and how many converged (a warning first
     when most did not)."""
-    bad, total = int((~models["converged"]).sum()), len(models)
+    bad, total = int((~models["converged"].astype(bool)).sum()), len(models)
     below = int((models["best_eval_psnr_y"] < models["bicubic_eval_psnr_y"]).sum())
+    verdicts = convergence.counts_text(models["verdict"])
     notes = []
     if total and bad * 2 > total:
         notes.append(
-            f"**WARNING: {bad} of {total} models had not converged (eval PSNR still rising at the end of training). "
-            "The comparison tables reflect how fast each variant trains in this budget, not its final quality.**"
+            f"**WARNING: {verdicts}. The comparison tables reflect how fast each variant trains in this budget, "
+            "not its final quality.**"
         )
     video = config["video"]["path"]
     frames = "; ".join(f"{name}: {_frames_text(config['frames'][name])}" for name in ("train", "eval", "test"))
@@ -149,8 +150,8 @@ def summary_notes(config: dict, models: pd.DataFrame, gain_db: float) -> list[st
         f"{', '.join(config['ood_tests']) or 'none'}.",
         f"Trained on: {devices}; torch {torches}; this summary made with Python {platform.python_version()}, "
         f"numpy {np.__version__}, pandas {pd.__version__}.",
-        f"{total} models; {bad} not converged (best epoch = last epoch, or more than {gain_db:g} dB eval-PSNR gain "
-        f"over the last quarter of the epochs); {below} with a best eval PSNR below bicubic's.",
+        f"{total} models: {verdicts}; {below} with a best eval PSNR below bicubic's.",
+        convergence.describe(settings),
     ]
 
 
@@ -188,18 +189,15 @@ def variants_table(models: pd.DataFrame) -> dict:
 def models_table(models: pd.DataFrame) -> dict:
     """Per model: best epoch, eval PSNR against bicubic's, and its flags."""
     header = ["Scale", "Variant", "Seed", "Best epoch", "Eval PSNR best (dB)", "Bicubic eval PSNR (dB)"]
-    header += ["Gain over last quarter (dB)", "Flags"]
+    header += ["Last eval PSNR (dB)", "Drift (dB)", "Verdict", "Flags"]
     rows = []
     for row in models.sort_values(["scale"], kind="stable").itertuples():
-        flags = []
-        if row.best_eval_psnr_y < row.bicubic_eval_psnr_y:
-            flags.append("below bicubic")
-        if not row.converged:
-            flags.append("not converged")
-        gain = "–" if math.isnan(row.last_quarter_gain_db) else f"{row.last_quarter_gain_db:+.3f}"
+        flags = ["below bicubic"] if row.best_eval_psnr_y < row.bicubic_eval_psnr_y else []
+        drift = "–" if not math.isfinite(row.drift_db) else f"{row.drift_db:+.3f}"
         rows.append(
             [f"x{row.scale}", row.variant, str(row.seed), f"{row.best_epoch}/{row.epochs}"]
-            + [f"{row.best_eval_psnr_y:.3f}", f"{row.bicubic_eval_psnr_y:.3f}", gain, ", ".join(flags)]
+            + [f"{row.best_eval_psnr_y:.3f}", f"{row.bicubic_eval_psnr_y:.3f}", f"{row.last_eval_psnr_y:.3f}"]
+            + [drift, row.verdict, ", ".join(flags)]
         )
     return {"group": "models", "title": "Every model: convergence", "subtitle": "eval Y-PSNR"} | {
         "header": header,
@@ -220,10 +218,10 @@ def write_run_summary(
 ) -> pd.DataFrame:
     """Write the per-model table (CSV, read by the comparison tables for their flags)
     and the summary as Markdown and HTML."""
-    gain_db = config["report"]["convergence"]["last_quarter_gain_db"]
-    models = model_rows(checkpoints, logs, train_sets=train_sets, eval_sets=eval_sets, gain_db=gain_db)
+    settings = config["report"]["convergence"]
+    models = model_rows(checkpoints, logs, train_sets=train_sets, eval_sets=eval_sets, settings=settings)
     write_csv(csv_path, models)
-    notes, tables = sections(config, models, gain_db)
+    notes, tables = sections(config, models, settings)
     heading = "What this run was"
     write_text(markdown_path, to_markdown(tables, heading, notes))
     write_text(html_path, to_html(tables, heading, notes))

@@ -12,12 +12,13 @@ From the per-frame score files ``{root}scores/x{scale}/{method}.csv`` (a variant
 * ``comparisons.csv``: for every configured comparison group, scale, member and metric:
   mean, difference to the group's reference with its 95% interval, difference to
   bicubic, and a two-sided test against the reference with its Holm-adjusted p-value
-  (:mod:`srstudy.report.statistics`). The unit of replication is the seed when both sides have
-  several (Welch's t on per-seed means), else the frame: paired differences in time
-  order, a moving-block bootstrap interval and a block sign-flip test.
+  (:mod:`srstudy.report.statistics`). With several seeds on both sides, a t interval over
+  seeds and test-frame blocks together; else paired per-frame differences in time order,
+  a moving-block bootstrap interval and a block sign-flip test; too few blocks: none.
 * ``x{scale}.md`` / ``x{scale}.html``: those comparisons in the thesis's layout (one
   table per group, each in the thesis's RGB convention and the field's Y convention),
-  3 decimals, with flags (below bicubic, not converged), the thesis-code scores and the
+  3 decimals, with flags (below bicubic, each model's convergence verdict), differences
+  within the models' training drift marked unresolved (:mod:`srstudy.report.verdict`), the thesis-code scores and the
   thesis's published numbers where the run has them, and what each model costs: its
   parameters, GFLOPs per 3840x2160 output frame (from its architecture, see
   :mod:`srstudy.nets.registry`) and the measured milliseconds per test frame of its upscale jobs.
@@ -37,37 +38,41 @@ from srstudy.report import statistics
 from srstudy.report.compare import ALPHA, STATISTICS, compare, resolve_comparisons
 from srstudy.report.published import reported
 from srstudy.report.scores import load_scores, load_timings, method_order, summarize_methods, summarize_runs
+from srstudy.report.verdict import mark, resolve
 from srstudy.stages.metrics import CONVENTIONS, THESIS_CODE_CONVENTION, metrics_in, thesis_code_names
+from srstudy.train import convergence
 
 
-def unconverged(training: pd.DataFrame | None, scale: int) -> dict[str, tuple[int, int]]:
-    """``{variant: (unconverged seeds, seeds)}`` at a scale, from the run summary's
+def verdicts_at(training: pd.DataFrame | None, scale: int) -> dict[str, list[str]]:
+    """``{variant: [convergence verdict of each seed]}`` at a scale, from the run summary's
     per-model table (``training.csv``)."""
     if training is None or training.empty:
         return {}
     at = training[training["scale"] == scale]
-    return {v: (int((~g["converged"].astype(bool)).sum()), len(g)) for v, g in at.groupby("variant", sort=False)}
+    return {v: list(g["verdict"]) for v, g in at.groupby("variant", sort=False)}
 
 
 def banner(training: pd.DataFrame | None, scale: int) -> str:
     """A warning when most models at this scale have not converged."""
-    counts = unconverged(training, scale)
-    bad, total = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
-    if total and bad * 2 > total:
+    verdicts = [v for seeds in verdicts_at(training, scale).values() for v in seeds]
+    unsettled = sum(v != convergence.CONVERGED for v in verdicts)
+    if verdicts and unsettled * 2 > len(verdicts):
         return (
-            f"WARNING: {bad} of {total} models at x{scale} had not converged (eval PSNR still rising at the "
-            "end of training): this comparison reflects how fast each variant trains, not its final quality."
+            f"WARNING: at x{scale}, {convergence.counts_text(verdicts)}: this comparison reflects how fast each "
+            "variant trains, not its final quality."
         )
     return ""
 
 
-def row_flags(method: str, psnr: float, bicubic_psnr: float, counts: dict) -> str:
+def row_flags(method: str, psnr: float, bicubic_psnr: float, verdicts: dict) -> str:
     flags = []
     if method != BICUBIC and not math.isnan(bicubic_psnr) and psnr < bicubic_psnr:
         flags.append("below bicubic")
-    bad, total = counts.get(method, (0, 0))
-    if bad:
-        flags.append("not converged" if total == 1 else f"not converged ({bad}/{total} seeds)")
+    seeds = verdicts.get(method, [])
+    for name in convergence.VERDICTS[1:]:
+        count = seeds.count(name)
+        if count:
+            flags.append(name if len(seeds) == 1 else f"{name} ({count}/{len(seeds)} seeds)")
     return ", ".join(flags)
 
 
@@ -167,19 +172,24 @@ def scale_tables(
     training: pd.DataFrame | None = None,
     thesis: dict | None = None,
     timings: pd.DataFrame | None = None,
+    convergence_settings: dict | None = None,
 ) -> list[dict]:
     """The tables of one scale: per group and convention, ``{title, header, rows}``.
     ``training``: the run summary's per-model table (convergence flags, parameters,
     GFLOPs); ``thesis``: the variants shown beside the thesis's published numbers
     (:func:`srstudy.report.published.thesis_columns`); ``timings``: :func:`load_timings`. The
-    cost columns are there when ``training`` or ``timings`` is given."""
+    cost columns are there when ``training`` or ``timings`` is given; with ``training``,
+    differences within the two models' drift are marked unresolved
+    (``convergence_settings``: ``report.convergence``)."""
+    if training is not None:
+        comparisons = resolve(comparisons, training, convergence_settings)
     seeds = methods[methods["scale"] == scale].set_index("variant")
     optional = {
         "seed_sd": bool((seeds["n_seeds"] > 1).any()),
         "thesis_code": any(m in seeds and seeds[m].notna().any() for m in thesis_code_names()),
         "published": (thesis or {}).get("variants", {}) if scale in (thesis or {}).get("scales", []) else {},
     }
-    counts = unconverged(training, scale)
+    counts = verdicts_at(training, scale)
     costs = model_costs(training, timings, scale) if training is not None or timings is not None else None
     tables = []
     for group in groups:
@@ -219,7 +229,9 @@ def convention_table(
     the group's rows of the comparisons table at ``scale``; ``seeds``: the per-method
     summary at ``scale``; ``optional``: which optional columns the scale's tables have
     (``seed_sd``; in the RGB convention ``thesis_code`` and ``published``);
-    ``counts``: :func:`unconverged`; ``costs``: :func:`model_costs` (the cost columns)."""
+    ``counts``: :func:`verdicts_at`; ``costs``: :func:`model_costs` (the cost columns). A
+    difference in the primary metric within the two models' training drift is marked
+    unresolved (the ``resolved`` column of :func:`srstudy.report.verdict.resolve`)."""
     metrics = metrics_in(convention)
     primary, *others = metrics
     thesis = convention == THESIS_CODE_CONVENTION
@@ -250,7 +262,11 @@ def convention_table(
         if thesis and (published := optional["published"]):
             cell = reported(scale, published[method]) if method in published else None
             row += [fmt(cell[0]), fmt(cell[1])] if cell else ["–", "–"]
-        row += [fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]), fmt(p["delta_bicubic"], True)]
+        unresolved = " unresolved" if "resolved" in p and mark(p["resolved"]) is False else ""
+        row += [
+            fmt_delta(p["delta_reference"], p["delta_low"], p["delta_high"]) + unresolved,
+            fmt(p["delta_bicubic"], True),
+        ]
         row += [
             fmt_delta(of[m.name]["delta_reference"], of[m.name]["delta_low"], of[m.name]["delta_high"], m.delta_digits)
             for m in others
@@ -272,6 +288,7 @@ def describe(
     thesis: dict | None = None,
     training: pd.DataFrame | None = None,
     timings: pd.DataFrame | None = None,
+    convergence_settings: dict | None = None,
 ) -> list[str]:
     """The notes under the heading: what the numbers are, how they were tested, what the
     flags mean, and where no test can reach significance."""
@@ -289,6 +306,8 @@ def describe(
     notes += _thesis_notes(at, scale, thesis)
     if training is not None or timings is not None:
         notes.append(cost_note(timings, scale))
+    if training is not None:
+        notes.append(convergence.describe(convergence_settings))
     if text := banner(training, scale):
         notes.insert(0, f"**{text}**")
     return notes
@@ -307,15 +326,24 @@ def _test_notes(block: pd.DataFrame, settings: dict) -> list[str]:
             f"{settings['seed']}; none with fewer than {statistics.MIN_BLOCKS} blocks); p: two-sided sign-flip test "
             "of the mean difference over the same blocks (non-overlapping), exact."
         )
-    if "seeds" in units:
+    if "seeds x blocks" in units:
         notes.append(
-            "Δ vs the reference, several seeds on both sides: the seed is the unit (per-seed means over frames); "
-            "95% CI and p of Welch's t-test."
+            "Δ vs the reference, several seeds on both sides: 95% CI and p of a t statistic whose variance holds "
+            "the spread of each side's seeds and of the paired test-frame block differences (Satterthwaite degrees "
+            "of freedom), so neither the choice of seeds nor of test frames is taken as fixed."
+        )
+    reasons = sorted(set(block["no_interval"].dropna()) - {""}) if "no_interval" in block else []
+    if reasons:
+        notes.append(
+            f"No interval and no test where {'; '.join(reasons)}: a bootstrap of so few blocks has a handful of "
+            "distinct resample means and would print an interval narrower than the evidence."
         )
     notes.append(
         "p (Holm): Holm-adjusted over the tests of one table (every member's PSNR and SSIM); bicubic is not tested. "
-        "Flags: below bicubic = mean PSNR in this convention under bicubic's; not converged = eval PSNR still "
-        "rising at the end of training (the run summary's table says by how much)."
+        "Flags: below bicubic = mean PSNR in this convention under bicubic's; still rising, collapsed, diverged = "
+        "the model's convergence verdict (the run summary's table has each model's drift). *unresolved*: the "
+        "difference is not larger than the resolve factor times the larger training drift of the two models, "
+        "so further training could reverse it, whatever its interval says."
     )
     tested = block[block["p_value"].notna()]
     frame_tests = tested[tested["unit"] == "frames"]
@@ -446,6 +474,7 @@ def write_scale_tables(
     thesis: dict | None = None,
     settings: dict | None = None,
     timing_paths: list[str | os.PathLike] | None = None,
+    convergence_settings: dict | None = None,
 ) -> None:
     """The thesis-layout tables of one scale, as Markdown and as HTML. ``comparisons_csv``
     and ``seeds_csv``: what :func:`write_summaries` wrote; ``comparisons``: the config's
@@ -458,7 +487,16 @@ def write_scale_tables(
     training = pd.read_csv(training_csv) if training_csv else None
     timings = load_timings(timing_paths) if timing_paths else None
     groups = resolve_comparisons(comparisons, variants, baseline)
-    tables = scale_tables(compared, methods, groups, scale=scale, training=training, thesis=thesis, timings=timings)
+    tables = scale_tables(
+        compared,
+        methods,
+        groups,
+        scale=scale,
+        training=training,
+        thesis=thesis,
+        timings=timings,
+        convergence_settings=convergence_settings,
+    )
     heading = f"x{scale}: {test_set}"
     notes = describe(
         methods,
@@ -469,6 +507,7 @@ def write_scale_tables(
         thesis=thesis,
         training=training,
         timings=timings,
+        convergence_settings=convergence_settings,
     )
     write_text(markdown, to_markdown(tables, heading, notes))
     write_text(html_path, to_html(tables, heading, notes))
