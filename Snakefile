@@ -35,6 +35,9 @@ include: "workflow/rules/videos.smk"
 include: "workflow/rules/crossval.smk"
 
 
+check_declared_paths()
+
+
 # Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named.
 onsuccess:
     report_cluster_faults(log)

@@ -7,11 +7,15 @@ import re
 import sys
 from pathlib import Path
 
+# This workflow's own folder (the Snakefile's), from this file's place in it: as a module
+# (`module ...: snakefile:`) workflow.basedir is the importing workflow's folder.
+WORKFLOW_ROOT = Path(workflow.current_basedir).parents[1]
 # The package lives beside the rules' scripts: this checkout's copy is imported here and
 # by every job (local, cluster, conda envs), also where another copy is installed.
-SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
+SCRIPTS = WORKFLOW_ROOT / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from srstudy import about as study_about
@@ -30,7 +34,7 @@ run_jobs_with_package(SCRIPTS)
 RESULTS = dag.RESULTS
 # The workflow's commit, for the report's About page. Passed to jobs through the
 # environment, not as a param: a new commit alone must not rerun anything.
-os.environ[study_about.COMMIT_ENV] = study_about.git_commit(workflow.basedir)
+os.environ[study_about.COMMIT_ENV] = study_about.git_commit(WORKFLOW_ROOT)
 
 
 wildcard_constraints:
@@ -54,7 +58,7 @@ def validate_config(config):
     cannot express. A problem stops Snakemake before any job with the message alone
     (SRSTUDY_DEBUG=1: with a traceback)."""
     with short_errors():
-        schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        schema = WORKFLOW_ROOT / "workflow/schemas/config.schema.yaml"
         study_config.validate_schema(config, schema)
         study_config.expand_sweeps(config, schema)
         study_config.add_search_variants(config)
@@ -280,13 +284,12 @@ def training_logs(wildcards):
 
 
 def job_outputs(rule_name):
-    """The outputs of every job of a rule in the study."""
-    patterns = getattr(rules, rule_name).output
-    return [str(p).format(**w) for w in STUDY_JOBS[rule_name] for p in patterns]
+    """The target of every job of a rule in the study (dag.TARGETS: one output per job)."""
+    return [dag.TARGETS[rule_name].format(**w) for w in STUDY_JOBS[rule_name]]
 
 
 def stage_outputs(stage):
-    """What ``snakemake <stage>`` builds: the outputs of the stage's rules' jobs."""
+    """What ``snakemake <stage>`` builds: the targets of the stage's rules' jobs."""
     return [path for rule_name in dag.STAGES[stage] for path in job_outputs(rule_name)]
 
 
@@ -298,7 +301,22 @@ def measured_jobs():
 
 def benchmark_files(wildcards):
     """The ``benchmark:`` file of every job of the study (the cost table's input)."""
-    return [str(getattr(rules, r).benchmark).format(**w) for r, w in measured_jobs()]
+    return [dag.BENCHMARKS[r].format(**w) for r, w in measured_jobs()]
+
+
+def check_declared_paths():
+    """Stop when a rule's output or benchmark path no longer matches dag.TARGETS or
+    dag.BENCHMARKS (rule all, the stage targets and the cost table are built from those)."""
+    paths = {
+        name: (
+            [str(path) for path in getattr(rules, name).output],
+            str(getattr(rules, name).benchmark),
+        )
+        for name in dag.JOB_RULES
+    }
+    problems = dag.declared_path_problems(paths)
+    if problems:
+        raise WorkflowError("the rules and srstudy/dag.py disagree:\n" + "\n".join(problems))
 
 
 def benchmark_jobs():
@@ -338,6 +356,13 @@ def search_best(name, scale):
     nearest searched scale's."""
     scale = study_config.nearest_scale(int(scale), dag.searched_scales(config, name))
     return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
+
+
+def search_folder(output, name):
+    """``name`` in the folder of a search at one scale, found from a job's output in it
+    (workers/{worker}.json or best.yaml), so that a module prefix carries over."""
+    folder = Path(output).parent
+    return str((folder.parent if folder.name == "workers" else folder) / name)
 
 
 def search_winner_input(wildcards):

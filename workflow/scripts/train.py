@@ -1,4 +1,4 @@
-from srstudy.config import resolve_spec
+from srstudy.config import job_spec, resolve_spec
 from srstudy.jobs import logged
 from srstudy.slots import place_on_gpu
 from srstudy.train import execution_options, train
@@ -9,7 +9,7 @@ with logged(sm.log[0]):
     train(
         sm.input.train,
         sm.input.eval,
-        resolve_spec(sm.params.spec),
+        resolve_spec(job_spec(sm)),
         seed=int(sm.wildcards.seed),
         scale=int(sm.wildcards.scale),
         model_path=sm.output.model,

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from srstudy.config import resolve_spec
+from srstudy.config import job_spec, resolve_spec
 from srstudy.jobs import logged
 from srstudy.methods import BICUBIC
 from srstudy.models import set_tf32
@@ -14,7 +14,7 @@ with logged(sm.log[0]):
     timings = upscale_test_sets(
         sm.input.model,
         [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output.frames)],
-        spec=resolve_spec(sm.params.spec),
+        spec=resolve_spec(job_spec(sm)),
         scale=int(sm.wildcards.scale),
         # Not params: the tile size and device give the same frames (tiling is exact).
         device=sm.config["device"],

@@ -380,6 +380,13 @@ def nearest_scale(scale: int, searched: list[int]) -> int:
     return min(searched, key=lambda s: (abs(s - scale), s))
 
 
+def job_spec(job) -> dict:
+    """A train or upscale job's spec param, a search winner's best.yaml taken from the job's
+    input (the path in the param lacks the prefix of a workflow imported as a module)."""
+    spec = job.params.spec
+    return {**spec, "search_best": job.input.search[0]} if "search_best" in spec else spec
+
+
 def resolve_spec(spec: dict) -> dict:
     """A job's model settings: a search winner's name its best.yaml (``search_best``),
     whose settings go on top of the rest; any other spec is returned as it is."""
