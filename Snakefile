@@ -38,9 +38,11 @@ include: "workflow/rules/crossval.smk"
 check_declared_paths()
 
 
-# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named.
+# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named;
+# after a run of the whole study, its report (results/report.html).
 onsuccess:
     report_cluster_faults(log)
+    write_report_after_full_run()
 
 
 onerror:

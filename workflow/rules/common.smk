@@ -53,6 +53,38 @@ def report_cluster_faults(log, failed=False):
         logger.warning(line)
 
 
+# Written when a run has built the whole study (rule all), in the Snakemake process that
+# ran it, so a full run ends with its report whatever started it (run.sh, a cluster
+# login node, a plain `snakemake`); `snakemake --report` rewrites it any time.
+REPORT = "results/report.html"
+
+
+def write_report_after_full_run():
+    """The report of a successful run whose target was the whole study; after a run of
+    stage targets, --until or --touch the report stays as it was (it would be partial)."""
+    dag_of_run = workflow.dag
+    if workflow.touch or {job.rule.name for job in dag_of_run.targetjobs} != {"all"}:
+        return
+    from snakemake.report import auto_report
+    from snakemake.report.html_reporter import ReportSettings
+    from snakemake.settings.types import GlobalReportSettings
+    from snakemake_interface_report_plugins.registry import ReportPluginRegistry
+
+    plugin = ReportPluginRegistry().get_plugin("html")
+    try:
+        workflow.async_run(
+            auto_report(
+                dag_of_run, plugin, ReportSettings(path=Path(REPORT)), GlobalReportSettings()
+            )
+        )
+    except WorkflowError as error:  # an output marked for the report is missing (--until ...)
+        logger.warning(
+            f"report not written ({error}); `snakemake --report {REPORT}` writes it once all is done"
+        )
+        return
+    logger.info(f"study done: results/tables/, results/figures/ and the report {REPORT}")
+
+
 def validate_config(config):
     """Schema (with defaults), sweeps expanded into variants, then the checks a schema
     cannot express. A problem stops Snakemake before any job with the message alone
