@@ -18,14 +18,17 @@ setup() {
       fi
     fi
   fi
-  # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+  # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. Everything
+  # else at the versions of envs/pip-constraints.txt (bash benchmarks/envs.sh lock); torch
+  # and its CUDA wheels left to TORCH_SPEC, so a CPU build or another index still fits.
   if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "${TORCH_SPEC:-torch==2.13.0}"
   fi
   local stamp
-  stamp=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  stamp=$(cat pyproject.toml envs/pip-constraints.txt | sha256sum | cut -c1-16)
   if [[ ! -f .venv/.setup-stamp || $(cat .venv/.setup-stamp) != "$stamp" ]]; then
-    .venv/bin/pip install -q -e ".[test]"
+    grep -vE '^(torch|triton|nvidia-|cuda-)' envs/pip-constraints.txt >.venv/constraints.txt
+    .venv/bin/pip install -q -c .venv/constraints.txt -e ".[test]"
     echo "$stamp" >.venv/.setup-stamp
   fi
 }

@@ -147,3 +147,37 @@ def test_the_slurm_profile_holds_no_per_rule_resources():
     profile = yaml.safe_load(SLURM_PROFILE.read_text())
     assert profile["executor"] == "slurm"
     assert not {"set-resources", "set-threads"} & set(profile)
+
+
+# --- software: conda envs (--sdm conda) and the pip path (run.sh) at the same versions ---
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def pip_pins() -> dict[str, str]:
+    """envs/pip-constraints.txt's version of each package for Python 3.11 on Linux."""
+    pins = {}
+    for line in (REPO / "envs/pip-constraints.txt").read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9_.-]+)==([^ ;]+)(?: ; (.*))?$", line.strip())
+        if match and (match.group(3) is None or "< '3.12'" in match.group(3) or "linux" in match.group(3)):
+            pins.setdefault(match.group(1).lower(), match.group(2))
+    return pins
+
+
+@pytest.mark.parametrize("env", sorted(path.name for path in (REPO / "envs").glob("*.yaml")))
+def test_conda_envs_pin_every_package_at_the_pip_paths_version(env):
+    spec = yaml.safe_load((REPO / "envs" / env).read_text())
+    assert spec["channels"] == ["conda-forge", "nodefaults"]
+    pins = pip_pins()
+    for entry in spec["dependencies"]:
+        assert isinstance(entry, str), f"envs/{env}: {entry} (conda-forge has every package: no pip section)"
+        name, _, version = entry.partition(" =")
+        if name == "python":
+            assert version == "3.11", entry
+            continue
+        assert re.fullmatch(r"\d+(\.\d+)+", version), f"envs/{env}: pin {name} exactly (name =X.Y.Z)"
+        assert version == pins[CONDA_TO_PYPI.get(name, name)], f"envs/{env}: {name} differs from pip-constraints"
+
+
+def test_run_sh_installs_the_locked_torch():
+    default = re.search(r"TORCH_SPEC:-torch==([\d.]+)\}", (REPO / "run.sh").read_text()).group(1)
+    assert pip_pins()["torch"] == default
