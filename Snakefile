@@ -12,6 +12,11 @@ min_version("9.20")
 configfile: "config/config.yaml"
 
 
+# With --sdm conda apptainer the jobs run in this image, its conda envs made from envs/
+# (the Dockerfile; docs/deployment.md); other runs ignore it.
+containerized: "docker://srstudy/srstudy:0.2.0"
+
+
 report: "workflow/report/workflow.rst"
 
 

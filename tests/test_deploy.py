@@ -3,6 +3,9 @@
 (profiles/default, loaded by Snakemake itself; profiles/slurm on a cluster)."""
 
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -181,3 +184,91 @@ def test_conda_envs_pin_every_package_at_the_pip_paths_version(env):
 def test_run_sh_installs_the_locked_torch():
     default = re.search(r"TORCH_SPEC:-torch==([\d.]+)\}", (REPO / "run.sh").read_text()).group(1)
     assert pip_pins()["torch"] == default
+
+
+# --- the container (Dockerfile; `containerized:` in the Snakefile) ------------------------
+# Building the image needs its base images from a container registry, which this project's
+# machines cannot reach: these tests check what can be checked without one.
+DOCKERFILE_INSTRUCTIONS = {
+    "COMMENT",
+    "FROM",
+    "COPY",
+    "ENV",
+    "LABEL",
+    "RUN",
+    "ARG",
+    "WORKDIR",
+    "USER",
+    "ENTRYPOINT",
+    "CMD",
+}
+
+
+def test_the_dockerfile_is_generated_from_the_envs():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/dockerfile.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_dockerfile_parses_and_copies_files_that_exist():
+    from dockerfile_parse import DockerfileParser
+
+    parser = DockerfileParser(path=str(REPO / "Dockerfile"))
+    instructions = parser.structure
+    assert {i["instruction"] for i in instructions} <= DOCKERFILE_INSTRUCTIONS
+    stages = [i["value"] for i in instructions if i["instruction"] == "FROM"]
+    assert stages[-1].startswith("nvidia/cuda:"), "the image runs on a CUDA base"
+    for copy in (i["value"].split() for i in instructions if i["instruction"] == "COPY"):
+        if not copy[0].startswith("--from="):
+            assert (REPO / copy[0]).is_file(), copy
+    assert parser.labels["io.github.snakemake.containerized"] == "true"
+
+
+def test_the_snakefile_names_the_image_of_this_version():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    match = re.search(r'^containerized: "docker://([^"]+)"$', (REPO / "Snakefile").read_text(), re.M)
+    assert match and match.group(1).endswith(f":{version}"), "tag the image with the project's version"
+
+
+def test_the_dockerfile_holds_the_envs_snakemake_containerize_would(tmp_path):
+    """`snakemake --containerize` labels the image with a hash of the env files and names a
+    folder per env; it needs conda for the rest (this project's machines have none), after
+    it has printed the label. With conda, every env folder is compared too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--sdm", "conda", "--containerize"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    label = re.search(r'^LABEL io.github.snakemake.conda_env_hash="(\w+)"$', result.stdout, re.M)
+    assert label, explain(result)
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert label.group(0) in dockerfile, "Dockerfile: envs/ changed, run python benchmarks/dockerfile.py"
+    if result.returncode == 0:
+        folders = re.findall(r"^#   prefix: (\S+)$", result.stdout, re.M)
+        assert folders and all(f"#   prefix: {folder}" in dockerfile for folder in folders)
+    else:
+        assert "conda" in result.stderr, explain(result)
+
+
+# --- packaging ----------------------------------------------------------------------------
+def test_one_version_for_the_package_the_citation_and_the_changelog():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    version = project["project"]["version"]
+    assert yaml.safe_load((REPO / "CITATION.cff").read_text())["version"] == version
+    assert (
+        f"({version})" in (REPO / "CHANGELOG.md").read_text() or f"## {version}" in (REPO / "CHANGELOG.md").read_text()
+    )
+    assert any(req.startswith("setuptools>=77") for req in project["build-system"]["requires"])
+
+
+def test_the_console_scripts_name_functions_that_exist():
+    import importlib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "srstudy-upscale" in scripts
+    for target in scripts.values():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
