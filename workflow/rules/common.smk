@@ -316,7 +316,7 @@ def training_logs(wildcards):
 
 
 def job_outputs(rule_name):
-    """The target of every job of a rule in the study (dag.TARGETS: one output per job)."""
+    """The target of every job of a rule in the study (dag.TARGETS, one output per job)."""
     return [dag.TARGETS[rule_name].format(**w) for w in STUDY_JOBS[rule_name]]
 
 
