@@ -113,6 +113,18 @@ def test_the_imported_workflow_plans_the_same_jobs_under_its_prefix(direct_run, 
     assert not any(path.startswith(f"{PREFIX}/{PREFIX}/") for path in outputs)
 
 
+def test_rules_whose_paths_left_the_declaration_are_named():
+    paths = {rule: ([dag.TARGETS[rule]], dag.BENCHMARKS[rule]) for rule in dag.JOB_RULES}
+    assert dag.declared_path_problems(paths) == []
+    prefixed = {
+        rule: ([f"{PREFIX}/{outputs[0]}"], f"{PREFIX}/{benchmark}") for rule, (outputs, benchmark) in paths.items()
+    }
+    assert dag.declared_path_problems(prefixed) == []
+    paths["train"] = (["results/models/x{scale}/{variant}/s{seed}/model.pt"], "results/benchmarks/train.tsv")
+    problems = dag.declared_path_problems(paths)
+    assert len(problems) == 2 and all(problem.startswith("rule train:") for problem in problems)
+
+
 def test_every_rule_has_resources_in_the_workflow_profile(study_config, tmp_path):
     result = snakemake(tmp_path, "--list-rules", configfile=study_config)
     assert result.returncode == 0, explain(result)

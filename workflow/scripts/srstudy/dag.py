@@ -129,6 +129,9 @@ def declared_path_problems(rule_paths: dict[str, tuple[list[str], str]]) -> list
     with a module prefix in front, if any) disagree with :data:`TARGETS` and :data:`BENCHMARKS`."""
     problems = []
     for rule in JOB_RULES:
+        if rule not in TARGETS or rule not in BENCHMARKS:
+            problems.append(f"rule {rule}: add its target output and benchmark to dag.TARGETS and dag.BENCHMARKS")
+            continue
         outputs, benchmark = rule_paths[rule]
         if not any(output.endswith(TARGETS[rule]) for output in outputs):
             problems.append(f"rule {rule}: none of its outputs {outputs} is dag.TARGETS' {TARGETS[rule]!r}")
