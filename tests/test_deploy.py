@@ -123,6 +123,7 @@ def test_rules_whose_paths_left_the_declaration_are_named():
     paths["train"] = (["results/models/x{scale}/{variant}/s{seed}/model.pt"], "results/benchmarks/train.tsv")
     problems = dag.declared_path_problems(paths)
     assert len(problems) == 2 and all(problem.startswith("rule train:") for problem in problems)
+    assert "add its target" in dag.declared_path_problems({"train_fused": (["x"], "y")})[0]
 
 
 def test_every_rule_has_resources_in_the_workflow_profile(study_config, tmp_path):

@@ -317,7 +317,7 @@ def training_logs(wildcards):
 
 def job_outputs(rule_name):
     """The target of every job of a rule in the study (dag.TARGETS, one output per job)."""
-    return [dag.TARGETS[rule_name].format(**w) for w in STUDY_JOBS[rule_name]]
+    return [dag.job_target(rule_name, w) for w in STUDY_JOBS[rule_name]]
 
 
 def stage_outputs(stage):
@@ -333,18 +333,20 @@ def measured_jobs():
 
 def benchmark_files(wildcards):
     """The ``benchmark:`` file of every job of the study (the cost table's input)."""
-    return [dag.BENCHMARKS[r].format(**w) for r, w in measured_jobs()]
+    return [dag.job_benchmark(r, w) for r, w in measured_jobs()]
 
 
 def check_declared_paths():
     """Stop when a rule's output or benchmark path no longer matches dag.TARGETS or
-    dag.BENCHMARKS (rule all, the stage targets and the cost table are built from those)."""
+    dag.BENCHMARKS (rule all, the stage targets and the cost table are built from those).
+    Rules without jobs in this config are left out: some are defined only with jobs."""
     paths = {
         name: (
             [str(path) for path in getattr(rules, name).output],
             str(getattr(rules, name).benchmark),
         )
         for name in dag.JOB_RULES
+        if STUDY_JOBS[name]
     }
     problems = dag.declared_path_problems(paths)
     if problems:

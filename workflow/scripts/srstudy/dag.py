@@ -124,15 +124,25 @@ BENCHMARKS = {
 ON_DEMAND_RULES = ("download_video",)
 
 
+def job_target(rule: str, wildcards: dict[str, str]) -> str:
+    """The output that stands for one job of ``rule`` (rule all and the stage targets)."""
+    return TARGETS[rule].format(**wildcards)
+
+
+def job_benchmark(rule: str, wildcards: dict[str, str]) -> str:
+    """The benchmark file of one job of ``rule`` (the cost table's input)."""
+    return BENCHMARKS[rule].format(**wildcards)
+
+
 def declared_path_problems(rule_paths: dict[str, tuple[list[str], str]]) -> list[str]:
-    """Where the rules' paths (``{rule: (outputs, benchmark)}``, as the workflow holds them:
-    with a module prefix in front, if any) disagree with :data:`TARGETS` and :data:`BENCHMARKS`."""
+    """Where the rules' paths (``{rule: (outputs, benchmark)}`` for the job rules this
+    config defines, as the workflow holds them: with a module prefix in front, if any)
+    disagree with :data:`TARGETS` and :data:`BENCHMARKS`."""
     problems = []
-    for rule in JOB_RULES:
+    for rule, (outputs, benchmark) in rule_paths.items():
         if rule not in TARGETS or rule not in BENCHMARKS:
             problems.append(f"rule {rule}: add its target output and benchmark to dag.TARGETS and dag.BENCHMARKS")
             continue
-        outputs, benchmark = rule_paths[rule]
         if not any(output.endswith(TARGETS[rule]) for output in outputs):
             problems.append(f"rule {rule}: none of its outputs {outputs} is dag.TARGETS' {TARGETS[rule]!r}")
         if not benchmark.endswith(BENCHMARKS[rule]):
