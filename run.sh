@@ -35,7 +35,7 @@ setup() {
 
 # How many gpu=1 jobs (train, upscale) may run at once: JOBS_PER_GPU per GPU (SRCNN is
 # too small to fill a GPU alone; each job runs on the GPU of the slot it holds, see
-# srstudy/slots.py); on a machine without an NVIDIA GPU they run on the CPU, one per core
+# srstudy/base/gpu_slots.py); on a machine without an NVIDIA GPU they run on the CPU, one per core
 # (single-threaded model jobs in parallel beat one multi-threaded job: small
 # convolutions scale poorly across threads).
 gpu_slots() {
@@ -67,14 +67,14 @@ commands:
         print this help
 
 stage targets for `study` (each builds its stage and everything it needs; from
-workflow/scripts/srstudy/dag.py):
+workflow/scripts/srstudy/plan/dag.py):
   frames datasets search models upscaled scores videos tables
   or any output path, e.g. results/scores/x2/default.csv
 
 environment variables:
   PYTHON         interpreter that creates .venv (default: python3)
   TORCH_SPEC     torch requirement installed first into a new .venv (default: torch==2.13.0,
-                 a CUDA build on Linux x86_64; README "GPU" shows CPU-only builds)
+                 a CUDA build on Linux x86_64; docs/gpu.md shows CPU-only builds)
   CORES          cores Snakemake may use (default: all)
   GPU_SLOTS      how many gpu=1 jobs (train, upscale, search) run at once (default:
                  JOBS_PER_GPU per GPU that nvidia-smi lists, else one per CPU core)
@@ -118,7 +118,7 @@ case $command in
     ;;
   upscale)
     setup
-    PYTHONPATH=workflow/scripts${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m srstudy.upscale_video "$@"
+    PYTHONPATH=workflow/scripts${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m srstudy.stages.upscale_video "$@"
     ;;
   tests)
     setup

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG, explain, snakemake
-from srstudy import dag
+from srstudy.plan import dag
 
 PREFIX = "sr"
 WARNING_SIGNAL = "--signal=TERM@120"
