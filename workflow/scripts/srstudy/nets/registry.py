@@ -29,8 +29,7 @@ ARCHS = {arch.name: arch for arch in (srcnn.ARCH, fsrcnn.ARCH, espcn.ARCH)}
 
 
 def arch_of(spec: dict) -> Arch:
-    """The architecture a variant spec names (``srcnn`` when it names none: specs and
-    checkpoints from before the registry)."""
+    """The architecture a variant spec or checkpoint names (``srcnn`` when it names none)."""
     name = spec.get(KEY, DEFAULT)
     if name not in ARCHS:
         raise ValueError(f"unknown arch '{name}'; choose one of {', '.join(ARCHS)}")
