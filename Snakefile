@@ -12,6 +12,11 @@ min_version("9.20")
 configfile: "config/config.yaml"
 
 
+# With --sdm conda apptainer the jobs run in this image, its conda envs made from envs/
+# (the Dockerfile; docs/deployment.md); other runs ignore it.
+containerized: "docker://srstudy/srstudy:0.2.0"
+
+
 report: "workflow/report/workflow.rst"
 
 
@@ -35,9 +40,14 @@ include: "workflow/rules/videos.smk"
 include: "workflow/rules/crossval.smk"
 
 
-# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named.
+check_declared_paths()
+
+
+# Only in the main process (jobs run with --no-hooks): SLURM's silent requeues, named;
+# after a run of the whole study, its report (results/report.html).
 onsuccess:
     report_cluster_faults(log)
+    write_report_after_full_run()
 
 
 onerror:

@@ -18,14 +18,17 @@ setup() {
       fi
     fi
   fi
-  # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+  # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. Everything
+  # else at the versions of envs/pip-constraints.txt (bash benchmarks/envs.sh lock); torch
+  # and its CUDA wheels left to TORCH_SPEC, so a CPU build or another index still fits.
   if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q "${TORCH_SPEC:-torch==2.13.0}"
   fi
   local stamp
-  stamp=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  stamp=$(cat pyproject.toml envs/pip-constraints.txt | sha256sum | cut -c1-16)
   if [[ ! -f .venv/.setup-stamp || $(cat .venv/.setup-stamp) != "$stamp" ]]; then
-    .venv/bin/pip install -q -e ".[test]"
+    grep -vE '^(torch|triton|nvidia-|cuda-)' envs/pip-constraints.txt >.venv/constraints.txt
+    .venv/bin/pip install -q -c .venv/constraints.txt -e ".[test]"
     echo "$stamp" >.venv/.setup-stamp
   fi
 }
@@ -49,9 +52,10 @@ usage: bash run.sh COMMAND [arguments]
 
 commands:
   study [TARGET...] [snakemake options]
-        run the study (config/config.yaml unless --configfile says otherwise), then write
-        the report results/report.html. Targets and options may come in any order; with
-        targets, only they are built and the report is left as it was.
+        run the study (config/config.yaml unless --configfile says otherwise); a run of
+        the whole study ends by writing the report results/report.html. Targets go first
+        (options such as --configfile take every word after them); with targets, only
+        they are built and the report is left as it was.
   report [snakemake options]
         (re)write results/report.html from the finished results
   upscale IN.mp4 --model results/models/x2/default/seed123/model.pt -o OUT.mp4 [options]
@@ -93,63 +97,19 @@ examples:
 EOF
 }
 
-# Stage targets and output paths go first on Snakemake's command line: several of its
-# options (--resources, --config, --configfile ...) take every word after them, so a
-# target after one would be read as its value. Words after an option that names rules
-# or files (--until train, -R results/...) stay with it.
-RULE_OPTIONS=" --until -U --omit-from -O --forcerun -R --allowed-rules --target-jobs "
-TARGETS=()
-OPTIONS=()
-split_targets() {
-  local word last_option="" STAGES
-  # The stage targets, as the workflow generates them (srstudy/plan/dag.py): frames|datasets|...
-  STAGES=$(PYTHONPATH=workflow/scripts .venv/bin/python -c 'from srstudy.plan.dag import STAGES; print("|".join(STAGES))')
-  for word in "$@"; do
-    if [[ $word == -* ]]; then
-      last_option=$word
-      OPTIONS+=("$word")
-    elif [[ $RULE_OPTIONS != *" $last_option "* && ($word == results/* || $word =~ ^(all|$STAGES)$) ]]; then
-      TARGETS+=("$word")
-    else
-      OPTIONS+=("$word")
-    fi
-  done
-}
-
-# Options that inspect or maintain rather than run: no report after them.
-no_run() {
-  local word
-  for word in "$@"; do
-    case $word in
-      -n | --dry-run | --dryrun | --lint | --dag | --rulegraph | --filegraph | -l | --list* | -S | --summary | \
-        -D | --detailed-summary | --unlock | --cleanup-metadata | -t | --touch | --delete-all-output | \
-        --delete-temp-output | --report | --report=* | -h | --help | --version | -v) return 0 ;;
-    esac
-  done
-  return 1
-}
-
 command=${1:-}
 shift || true
 case $command in
   study)
     setup
-    split_targets "$@"
     # shellcheck source=workflow/scripts/mps.sh
     source workflow/scripts/mps.sh
     mps_start
     trap mps_stop EXIT
+    # Resources, threads and retries per rule: profiles/default, which Snakemake loads by
+    # itself. The report: written by the workflow after a run of the whole study.
     # --resources=...: with '=' the option takes this one value, not the words after it.
-    .venv/bin/snakemake "${TARGETS[@]}" --cores "${CORES:-all}" --resources="gpu=${GPU_SLOTS:-$(gpu_slots)}" \
-      "${OPTIONS[@]}"
-    if no_run "${OPTIONS[@]}"; then
-      exit 0
-    elif ((${#TARGETS[@]} == 0)) || [[ " ${TARGETS[*]} " == *" all "* ]]; then
-      .venv/bin/snakemake --report results/report.html "${OPTIONS[@]}"
-      echo "study done: results/tables/, results/figures/ and the report results/report.html"
-    else
-      echo "done: ${TARGETS[*]} (the report covers the whole study: bash run.sh study, or bash run.sh report)"
-    fi
+    .venv/bin/snakemake --cores "${CORES:-all}" --resources="gpu=${GPU_SLOTS:-$(gpu_slots)}" "$@"
     ;;
   report)
     setup

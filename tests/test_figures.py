@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from conftest import SCHEMA
 from PIL import Image
+from srstudy.base.colour import mse_uint8, psnr_from_mse
 from srstudy.base.frames import frame_name, modcrop, write_png
 from srstudy.plan.config import validate_schema
 from srstudy.plan.errors import ConfigError
 from srstudy.plan.preflight import check_semantics, check_videos
 from srstudy.report import figures
-from srstudy.stages.metrics import mse_uint8, psnr_from_mse, write_scores
+from srstudy.stages.metrics import write_scores
 
 RNG = np.random.default_rng(7)
 

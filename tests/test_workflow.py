@@ -68,6 +68,16 @@ def test_e2e_job_logs_hold_whole_lines(e2e):
         assert len(text.splitlines()) < 20 and len(text) < 5000, (log, text)
 
 
+def test_e2e_a_run_of_the_whole_study_ends_with_its_report(e2e):
+    """The workflow writes results/report.html after a successful run of rule all
+    (Snakefile: onsuccess), with every table and figure in it."""
+    workdir, _, result = e2e
+    assert result.returncode == 0, explain(result)
+    report = workdir / "results/report.html"
+    assert report.is_file() and report.stat().st_mtime >= (workdir / "results/tables/costs.html").stat().st_mtime
+    assert "study done" in result.stderr + result.stdout
+
+
 def test_e2e_second_run_has_nothing_to_do(e2e):
     workdir, _, first = e2e
     assert first.returncode == 0, "the first run failed"

@@ -88,14 +88,15 @@ def write_config(repo: Path, work: Path, variants: dict, seeds: list[int] | None
 
 
 def write_profile(repo: Path, out: Path) -> Path:
-    """The project's profile (retries, requeue, the warning signal) with this node's
-    memory, quick polling, and a 1-minute first attempt for the time-limited variants."""
+    """The project's profiles (retries, requeue; the rules' resources and warning signal)
+    with this node's memory, quick polling, and a 1-minute first attempt for the
+    time-limited variants: ``out`` (for --profile) and ``out/workflow`` (for
+    --workflow-profile, in place of profiles/default, whose keys would win)."""
     profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
-    profile["default-resources"]["mem_mb"] = 1000
-    for resources in profile["set-resources"].values():
-        if "mem_mb" in resources:
-            resources["mem_mb"] = 1000
-    train = profile["set-resources"]["train"]
+    workflow = yaml.safe_load((repo / "profiles/default/config.yaml").read_text())
+    for resources in workflow["set-resources"].values():
+        resources["mem_mb"] = 1000
+    train = workflow["set-resources"]["train"] = dict(workflow["set-resources"]["train"])
     # First attempts: 'timelimit' gets 1 minute and no warning (SLURM kills it, with a
     # SIGTERM KillWait before the SIGKILL); 'warned' 2 minutes and the warning 60 s ahead
     # (SLURM sends it up to 30 s early: 30-60 s in, while it trains; the profile's 2
@@ -108,15 +109,17 @@ def write_profile(repo: Path, out: Path) -> Path:
     warning = re.sub(r"@\d+", "@60", train["slurm_extra"])
     train["slurm_extra"] = f"'' if wildcards.variant == 'timelimit' else {warning}"
     profile.update({"latency-wait": 5, "max-status-checks-per-second": 5, "slurm-init-seconds-before-status-checks": 2})
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "workflow").mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    (out / "workflow/config.yaml").write_text(yaml.safe_dump(workflow, sort_keys=False))
     return out
 
 
 def write_load_profile(repo: Path, out: Path) -> Path:
-    """The project's profile as shipped (jobs in flight, polling), with this node's memory."""
+    """The project's profile as shipped (jobs in flight, polling), with this node's memory
+    (load.smk's rule has no entry in profiles/default: the study's rules' resources)."""
     profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
-    profile["default-resources"]["mem_mb"] = 1000
+    profile["default-resources"] = {"runtime": 60, "mem_mb": 1000}
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return out
@@ -498,7 +501,7 @@ def main() -> int:
     profile = write_profile(args.repo, args.logdir.parent / "profile-faults")
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(args.repo / "Snakefile")]
     snakemake += ["--directory", str(args.work), "--configfile", str(args.work / "faults.yaml")]
-    snakemake += ["--profile", str(profile)]
+    snakemake += ["--profile", str(profile), "--workflow-profile", str(profile / "workflow")]
     shipped = yaml.safe_load((args.repo / "profiles/slurm/config.yaml").read_text())
     init_seconds = shipped["slurm-init-seconds-before-status-checks"]
     load_profile = write_load_profile(args.repo, args.logdir.parent / "profile-load")

@@ -366,21 +366,23 @@ fi
 # ---------------------------------------------------------------- 4. the workflow
 WORK=$SCRATCH/work
 PROFILE=$SCRATCH/profile
-mkdir -p "$PROFILE"
-# The project's profile, with test-sized memory (this node's RAM), no retries and quick
-# polling; everything else (executor, jobs, GPU mapping via the rules) as users get it.
-"$VENV/bin/python" - "$REPO/profiles/slurm/config.yaml" "$PROFILE/config.yaml" <<'EOF'
+WORKFLOW_PROFILE=$SCRATCH/workflow-profile
+mkdir -p "$PROFILE" "$WORKFLOW_PROFILE"
+# The project's profiles, with test-sized memory (this node's RAM), no retries and quick
+# polling; everything else (executor, jobs, runtimes, GPU mapping, warning signal) as
+# users get it. The workflow profile's copy replaces profiles/default (--workflow-profile).
+"$VENV/bin/python" - "$REPO/profiles" "$PROFILE/config.yaml" "$WORKFLOW_PROFILE/config.yaml" <<'EOF'
 import sys, yaml
-with open(sys.argv[1]) as handle:
-    profile = yaml.safe_load(handle)
-profile["default-resources"]["mem_mb"] = 1000
-for resources in (profile.get("set-resources") or {}).values():
-    if "mem_mb" in resources:
-        resources["mem_mb"] = 1000
+from pathlib import Path
+profiles = Path(sys.argv[1])
+profile = yaml.safe_load((profiles / "slurm/config.yaml").read_text())
 profile.update({"retries": 0, "latency-wait": 5, "max-status-checks-per-second": 5,
                 "slurm-init-seconds-before-status-checks": 2})
-with open(sys.argv[2], "w") as handle:
-    yaml.safe_dump(profile, handle, sort_keys=False)
+Path(sys.argv[2]).write_text(yaml.safe_dump(profile, sort_keys=False))
+workflow = yaml.safe_load((profiles / "default/config.yaml").read_text())
+for resources in workflow["set-resources"].values():
+    resources["mem_mb"] = 1000
+Path(sys.argv[3]).write_text(yaml.safe_dump(workflow, sort_keys=False))
 EOF
 SNAKEMAKE=("$VENV/bin/snakemake" --snakefile "$REPO/Snakefile" --directory "$WORK"
   --configfile "$REPO/.test/config/config.yaml")
@@ -392,7 +394,7 @@ log "workflow: $(grep -cE '^(local)?rule ' "$SCRATCH/log/dryrun.log") jobs; runn
 T_RUN=$SECONDS
 rc=0
 if [[ ${SLURM_TEST_WORKFLOW:-1} == 1 ]]; then
-  bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
+  bounded "$RUN_TIMEOUT" "${SNAKEMAKE[@]}" --profile "$PROFILE" --workflow-profile "$WORKFLOW_PROFILE" "$@" >"$SCRATCH/log/snakemake.log" 2>&1 || rc=$?
   if [[ $rc != 0 ]]; then
     tail -n 40 "$SCRATCH/log/snakemake.log"
     [[ $rc == 137 ]] && die "snakemake killed after ${RUN_TIMEOUT}s (SLURM_TEST_RUN_TIMEOUT)"

@@ -7,11 +7,15 @@ import re
 import sys
 from pathlib import Path
 
+# This workflow's own folder (the Snakefile's), from this file's place in it: as a module
+# (`module ...: snakefile:`) workflow.basedir is the importing workflow's folder.
+WORKFLOW_ROOT = Path(workflow.current_basedir).parents[1]
 # The package lives beside the rules' scripts: this checkout's copy is imported here and
 # by every job (local, cluster, conda envs), also where another copy is installed.
-SCRIPTS = Path(workflow.basedir) / "workflow/scripts"
+SCRIPTS = WORKFLOW_ROOT / "workflow/scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from srstudy.base.joblog import short_errors
@@ -31,7 +35,7 @@ run_jobs_with_package(SCRIPTS)
 RESULTS = dag.RESULTS
 # The workflow's commit, for the report's About page. Passed to jobs through the
 # environment, not as a param: a new commit alone must not rerun anything.
-os.environ[study_about.COMMIT_ENV] = study_about.git_commit(workflow.basedir)
+os.environ[study_about.COMMIT_ENV] = study_about.git_commit(WORKFLOW_ROOT)
 
 
 wildcard_constraints:
@@ -50,12 +54,44 @@ def report_cluster_faults(log, failed=False):
         logger.warning(line)
 
 
+# Written when a run has built the whole study (rule all), in the Snakemake process that
+# ran it, so a full run ends with its report whatever started it (run.sh, a cluster
+# login node, a plain `snakemake`); `snakemake --report` rewrites it any time.
+REPORT = "results/report.html"
+
+
+def write_report_after_full_run():
+    """The report of a successful run whose target was the whole study; after a run of
+    stage targets, --until or --touch the report stays as it was (it would be partial)."""
+    dag_of_run = workflow.dag
+    if workflow.touch or {job.rule.name for job in dag_of_run.targetjobs} != {"all"}:
+        return
+    from snakemake.report import auto_report
+    from snakemake.report.html_reporter import ReportSettings
+    from snakemake.settings.types import GlobalReportSettings
+    from snakemake_interface_report_plugins.registry import ReportPluginRegistry
+
+    plugin = ReportPluginRegistry().get_plugin("html")
+    try:
+        workflow.async_run(
+            auto_report(
+                dag_of_run, plugin, ReportSettings(path=Path(REPORT)), GlobalReportSettings()
+            )
+        )
+    except WorkflowError as error:  # an output marked for the report is missing (--until ...)
+        logger.warning(
+            f"report not written ({error}); `snakemake --report {REPORT}` writes it once all is done"
+        )
+        return
+    logger.info(f"study done: results/tables/, results/figures/ and the report {REPORT}")
+
+
 def validate_config(config):
     """Schema (with defaults), sweeps expanded into variants, then the checks a schema
     cannot express. A problem stops Snakemake before any job with the message alone
     (SRSTUDY_DEBUG=1: with a traceback)."""
     with short_errors():
-        schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        schema = WORKFLOW_ROOT / "workflow/schemas/config.schema.yaml"
         study_config.validate_schema(config, schema)
         variants.expand_sweeps(config, schema)
         variants.add_search_variants(config)
@@ -281,13 +317,12 @@ def training_logs(wildcards):
 
 
 def job_outputs(rule_name):
-    """The outputs of every job of a rule in the study."""
-    patterns = getattr(rules, rule_name).output
-    return [str(p).format(**w) for w in STUDY_JOBS[rule_name] for p in patterns]
+    """The target of every job of a rule in the study (dag.TARGETS, one output per job)."""
+    return [dag.job_target(rule_name, w) for w in STUDY_JOBS[rule_name]]
 
 
 def stage_outputs(stage):
-    """What ``snakemake <stage>`` builds: the outputs of the stage's rules' jobs."""
+    """What ``snakemake <stage>`` builds: the targets of the stage's rules' jobs."""
     return [path for rule_name in dag.STAGES[stage] for path in job_outputs(rule_name)]
 
 
@@ -299,7 +334,24 @@ def measured_jobs():
 
 def benchmark_files(wildcards):
     """The ``benchmark:`` file of every job of the study (the cost table's input)."""
-    return [str(getattr(rules, r).benchmark).format(**w) for r, w in measured_jobs()]
+    return [dag.job_benchmark(r, w) for r, w in measured_jobs()]
+
+
+def check_declared_paths():
+    """Stop when a rule's output or benchmark path no longer matches dag.TARGETS or
+    dag.BENCHMARKS (rule all, the stage targets and the cost table are built from those).
+    Rules without jobs in this config are left out: some are defined only with jobs."""
+    paths = {
+        name: (
+            [str(path) for path in getattr(rules, name).output],
+            str(getattr(rules, name).benchmark),
+        )
+        for name in dag.JOB_RULES
+        if STUDY_JOBS[name]
+    }
+    problems = dag.declared_path_problems(paths)
+    if problems:
+        raise WorkflowError("the rules and srstudy/plan/dag.py disagree:\n" + "\n".join(problems))
 
 
 def benchmark_jobs():
@@ -339,6 +391,13 @@ def search_best(name, scale):
     nearest searched scale's."""
     scale = variants.nearest_scale(int(scale), dag.searched_scales(config, name))
     return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
+
+
+def search_folder(output, name):
+    """``name`` in the folder of a search at one scale, found from a job's output in it
+    (workers/{worker}.json or best.yaml), so that a module prefix carries over."""
+    folder = Path(output).parent
+    return str((folder.parent if folder.name == "workers" else folder) / name)
 
 
 def search_winner_input(wildcards):

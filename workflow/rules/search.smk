@@ -23,8 +23,11 @@ rule search_worker:
     resources:
         gpu=1,
     params:
-        journal="results/search/{search}/x{scale}/journal.log",
-        scratch="results/search/{search}/x{scale}/scratch/worker{worker}",
+        # beside the outputs (a module prefix included): not rerun triggers, so not outputs
+        journal=lambda wildcards, output: search_folder(output[0], "journal.log"),
+        scratch=lambda wildcards, output: search_folder(
+            output[0], f"scratch/worker{wildcards.worker}"
+        ),
         search=lambda wildcards: config["search"][wildcards.search],
         defaults=config["defaults"],
         precision=config["precision"],
@@ -77,7 +80,7 @@ rule search_summary:
     conda:
         "../../envs/torch.yaml"
     params:
-        journal="results/search/{search}/x{scale}/journal.log",
+        journal=lambda wildcards, output: search_folder(output.best, "journal.log"),
         search=lambda wildcards: config["search"][wildcards.search],
         defaults=config["defaults"],
     script:

@@ -1,6 +1,6 @@
 from srstudy.base.gpu_slots import place_on_gpu
 from srstudy.base.joblog import logged
-from srstudy.nets.registry import resolve_spec
+from srstudy.nets.registry import job_spec, resolve_spec
 from srstudy.train.loop import execution_options, train
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -9,7 +9,7 @@ with logged(sm.log[0]):
     train(
         sm.input.train,
         sm.input.eval,
-        resolve_spec(sm.params.spec),
+        resolve_spec(job_spec(sm)),
         seed=int(sm.wildcards.seed),
         scale=int(sm.wildcards.scale),
         model_path=sm.output.model,

@@ -4,7 +4,7 @@ from srstudy.base.gpu_slots import place_on_gpu
 from srstudy.base.joblog import logged
 from srstudy.base.methods import BICUBIC
 from srstudy.nets.device import set_tf32
-from srstudy.nets.registry import resolve_spec
+from srstudy.nets.registry import job_spec, resolve_spec
 from srstudy.stages.inference import upscale_test_sets, write_timing
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -14,7 +14,7 @@ with logged(sm.log[0]):
     timings = upscale_test_sets(
         sm.input.model,
         [(Path(sm.input.degraded) / BICUBIC, sm.params.frames, sm.output.frames)],
-        spec=resolve_spec(sm.params.spec),
+        spec=resolve_spec(job_spec(sm)),
         scale=int(sm.wildcards.scale),
         # Not params: the tile size and device give the same frames (tiling is exact).
         device=sm.config["device"],

@@ -29,8 +29,7 @@ ARCHS = {arch.name: arch for arch in (srcnn.ARCH, fsrcnn.ARCH, espcn.ARCH)}
 
 
 def arch_of(spec: dict) -> Arch:
-    """The architecture a variant spec names (``srcnn`` when it names none: specs and
-    checkpoints from before the registry)."""
+    """The architecture a variant spec or checkpoint names (``srcnn`` when it names none)."""
     name = spec.get(KEY, DEFAULT)
     if name not in ARCHS:
         raise ValueError(f"unknown arch '{name}'; choose one of {', '.join(ARCHS)}")
@@ -89,6 +88,13 @@ def extend_schema(schema: dict) -> dict:
     factors = schema["properties"]["sweeps"]["additionalProperties"]["properties"]["factors"]["propertyNames"]["enum"]
     factors += [name for name in (KEY, *ARCHS) if name not in factors and (name == KEY or ARCHS[name].options)]
     return schema
+
+
+def job_spec(job) -> dict:
+    """A train or upscale job's spec param, a search winner's best.yaml taken from the job's
+    input (the path in the param lacks the prefix of a workflow imported as a module)."""
+    spec = job.params.spec
+    return {**spec, "search_best": job.input.search[0]} if "search_best" in spec else spec
 
 
 def resolve_spec(spec: dict) -> dict:

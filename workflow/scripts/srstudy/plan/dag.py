@@ -55,8 +55,100 @@ STAGES = {
     ),
 }
 JOB_RULES = tuple(rule for rules in STAGES.values() for rule in rules)
+
+# Per job rule, as path patterns: the output that stands for a job (rule all and the stage
+# targets ask for it; the job makes its other outputs with it) and its benchmark file (the
+# cost table's inputs). The rules declare the same paths (checked when the workflow loads:
+# common.smk); the targets are not read back from `rules.X.output` because, in a workflow
+# imported as a module with a prefix, those already hold the prefix and it would be added twice.
+TARGETS = {
+    "extract_frames": "{root}frames/{split}",
+    "degrade": "{root}degraded/{split}/x{scale}",
+    "pack_h5": "results/h5/x{scale}/train.h5",
+    "pack_lr_h5": "results/h5/x{scale}/lr/train.h5",
+    "cv_pack_h5": "results/cv/fold{fold}/h5/x{scale}/train.h5",
+    "cv_pack_lr_h5": "results/cv/fold{fold}/h5/x{scale}/lr/train.h5",
+    "search_worker": "results/search/{search}/x{scale}/workers/{worker}.json",
+    "search_summary": "results/search/{search}/x{scale}/best.yaml",
+    "train": "results/models/x{scale}/{variant}/seed{seed}/model.pt",
+    "cv_train": "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt",
+    "upscale": "{root}upscaled/x{scale}/{variant}/seed{seed}.json",
+    "cv_upscale": "results/cv/fold{fold}/upscaled/x{scale}/{variant}/seed{seed}.json",
+    "score": "{root}scores/x{scale}/{method}.csv",
+    "cv_score": "results/cv/fold{fold}/scores/x{scale}/{method}.csv",
+    "upscaled_video": "results/videos/x{scale}/{variant}/seed{seed}.mkv",
+    "comparison_video": "results/videos/x{scale}/{variant}/seed{seed}_comparison.html",
+    "run_summary": "results/tables/run.html",
+    "summary_tables": "{root}tables/summary.csv",
+    "comparison_tables": "{root}tables/x{scale}.html",
+    "psnr_vs_scale": "{root}figures/psnr_vs_scale.png",
+    "pareto_figure": "{root}figures/pareto.png",
+    "crop_figure": "results/figures/crops/{crop}_x{scale}.png",
+    "psnr_map_figure": "results/figures/psnr_map_x{scale}.png",
+    "training_figure": "results/figures/training_x{scale}.png",
+    "cost_table": "results/tables/costs.html",
+    "software_versions": "results/about/software.html",
+    "cv_tables": "results/cv/tables/cv.html",
+}
+BENCHMARKS = {
+    "extract_frames": "{root}benchmarks/extract_frames/{split}.tsv",
+    "degrade": "{root}benchmarks/degrade/{split}/x{scale}.tsv",
+    "pack_h5": "results/benchmarks/pack_h5/x{scale}.tsv",
+    "pack_lr_h5": "results/benchmarks/pack_lr_h5/x{scale}.tsv",
+    "cv_pack_h5": "results/benchmarks/cv/fold{fold}/pack_h5/x{scale}.tsv",
+    "cv_pack_lr_h5": "results/benchmarks/cv/fold{fold}/pack_lr_h5/x{scale}.tsv",
+    "search_worker": "results/benchmarks/search_worker/{search}/x{scale}/worker{worker}.tsv",
+    "search_summary": "results/benchmarks/search_summary/{search}/x{scale}.tsv",
+    "train": "results/benchmarks/train/x{scale}/{variant}/seed{seed}.tsv",
+    "cv_train": "results/benchmarks/cv/fold{fold}/train/x{scale}/{variant}/seed{seed}.tsv",
+    "upscale": "{root}benchmarks/upscale/x{scale}/{variant}/seed{seed}.tsv",
+    "cv_upscale": "results/benchmarks/cv/fold{fold}/upscale/x{scale}/{variant}/seed{seed}.tsv",
+    "score": "{root}benchmarks/score/x{scale}/{method}.tsv",
+    "cv_score": "results/benchmarks/cv/fold{fold}/score/x{scale}/{method}.tsv",
+    "upscaled_video": "results/benchmarks/upscaled_video/x{scale}/{variant}/seed{seed}.tsv",
+    "comparison_video": "results/benchmarks/comparison_video/x{scale}/{variant}/seed{seed}.tsv",
+    "run_summary": "results/benchmarks/run_summary.tsv",
+    "summary_tables": "{root}benchmarks/summary_tables.tsv",
+    "comparison_tables": "{root}benchmarks/comparison_tables/x{scale}.tsv",
+    "psnr_vs_scale": "{root}benchmarks/psnr_vs_scale.tsv",
+    "pareto_figure": "{root}benchmarks/pareto_figure.tsv",
+    "crop_figure": "results/benchmarks/crop_figure/x{scale}/{crop}.tsv",
+    "psnr_map_figure": "results/benchmarks/psnr_map_figure/x{scale}.tsv",
+    "training_figure": "results/benchmarks/training_figure/x{scale}.tsv",
+    "cost_table": "results/benchmarks/cost_table.tsv",
+    "software_versions": "results/benchmarks/software_versions.tsv",
+    "cv_tables": "results/benchmarks/cv/tables.tsv",
+}
+
+
 # Made only when needed (a configured video that is missing but has a url).
 ON_DEMAND_RULES = ("download_video",)
+
+
+def job_target(rule: str, wildcards: dict[str, str]) -> str:
+    """The output that stands for one job of ``rule`` (rule all and the stage targets)."""
+    return TARGETS[rule].format(**wildcards)
+
+
+def job_benchmark(rule: str, wildcards: dict[str, str]) -> str:
+    """The benchmark file of one job of ``rule`` (the cost table's input)."""
+    return BENCHMARKS[rule].format(**wildcards)
+
+
+def declared_path_problems(rule_paths: dict[str, tuple[list[str], str]]) -> list[str]:
+    """Where the rules' paths (``{rule: (outputs, benchmark)}`` for the job rules this
+    config defines, as the workflow holds them: with a module prefix in front, if any)
+    disagree with :data:`TARGETS` and :data:`BENCHMARKS`."""
+    problems = []
+    for rule, (outputs, benchmark) in rule_paths.items():
+        if rule not in TARGETS or rule not in BENCHMARKS:
+            problems.append(f"rule {rule}: add its target output and benchmark to dag.TARGETS and dag.BENCHMARKS")
+            continue
+        if not any(output.endswith(TARGETS[rule]) for output in outputs):
+            problems.append(f"rule {rule}: none of its outputs {outputs} is dag.TARGETS' {TARGETS[rule]!r}")
+        if not benchmark.endswith(BENCHMARKS[rule]):
+            problems.append(f"rule {rule}: its benchmark {benchmark!r} is not dag.BENCHMARKS' {BENCHMARKS[rule]!r}")
+    return problems
 
 
 def ood_root(name: str) -> str:

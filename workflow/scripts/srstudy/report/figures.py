@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from srstudy.base.colour import mse_uint8, psnr_from_mse
 from srstudy.base.files import atomic_file  # noqa: E402
 from srstudy.base.frames import modcrop, read_rgb
 from srstudy.base.methods import BICUBIC  # noqa: E402
 from srstudy.report.scores import ci95_halfwidth, frame_means, load_scores, method_order
-from srstudy.stages.metrics import mse_uint8, psnr_from_mse  # noqa: E402
 
 DPI = 110
 # Crop panels: three tiles a row, each 3.3 in (363 px) wide, so the figure (~1100 px)

@@ -87,7 +87,7 @@ def model_costs(training: pd.DataFrame | None, timings: pd.DataFrame | None, sca
         at = training[training["scale"] == scale]
         for variant, group in at.groupby("variant", sort=False):
             entry = costs.setdefault(variant, {})
-            for column in ("parameters", "gflops_4k"):  # a run summary from before the registry lacks GFLOPs
+            for column in ("parameters", "gflops_4k"):  # an older run summary may lack GFLOPs
                 if column in group:
                     entry[column] = group[column].mean()
     if timings is not None and not timings.empty:

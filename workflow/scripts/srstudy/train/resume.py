@@ -23,7 +23,7 @@ RESUMABLE_CHANGES = ("epochs",)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
-# Version of the resume file; one without "format" is from before mid-epoch saves.
+# Version of the resume file; one without "format" holds epoch boundaries only (no mid-epoch step).
 PROGRESS_FORMAT = 2
 
 
