@@ -22,8 +22,9 @@ from srstudy.plan.config import validate_schema
 from srstudy.plan.errors import ConfigError
 from srstudy.plan.preflight import check_semantics
 from srstudy.plan.variants import nearest_scale
-from srstudy.report.trials import load_study, summarize
+from srstudy.report.trials import lead, load_study, summarize
 from srstudy.search.worker import counted, grid_space, run_worker, suggest, trial_count
+from srstudy.train import convergence
 from test_train import SCALE, SPEC, h5_sets  # noqa: F401 (fixture)
 
 SEARCH = {
@@ -122,11 +123,32 @@ def test_a_worker_runs_the_trials_and_the_summary_names_the_winner(h5_sets, tmp_
     assert yaml.safe_load(outputs["best"].read_text())["settings"]["lr"] == pytest.approx(top.params["lr"])
     assert len(pd.read_csv(outputs["trials"])) == 3
     assert "epochs trained over 3 trials" in outputs["trials_md"].read_text()
+    # the same convergence verdict as every table of the study, and the lead judged by it
+    settled = yaml.safe_load(outputs["best"].read_text())["convergence"]
+    own = convergence.judge([v for _, v in sorted(top.intermediate_values.items())])
+    assert settled["verdict"] == own.verdict and settled["drift_db"] == pytest.approx(own.drift_db)
+    runner = max((t for t in study.trials if t.number != top.number), key=lambda t: t.value)
+    assert settled["runner_up"] == runner.number and settled["lead_db"] == pytest.approx(top.value - runner.value)
+    assert f"Winner's training: {own.verdict}" in outputs["trials_md"].read_text()
+    assert set(pd.read_csv(outputs["trials"], keep_default_na=False)["verdict"]) <= set(convergence.VERDICTS)
     assert all(outputs[key].read_bytes()[:4] == b"\x89PNG" for key in ("history", "importances", "parallel"))
     # the winner's spec: defaults with the trial's settings, the trial budget left out
     spec = resolve_spec({**{k: v for k, v in DEFAULTS.items() if k != "seeds"}, "search_best": str(outputs["best"])})
     assert spec["epochs"] == SPEC["epochs"] and spec["lr"] == pytest.approx(top.params["lr"])
     assert spec["layers"][0]["channels"] == top.params["layer1_channels"]
+
+
+def test_a_lead_within_the_trials_drift_is_unresolved():
+    rows = [
+        {"trial": 0, "state": "complete", "eval_psnr_y": 30.00, "verdict": "still rising", "drift_db": 0.2},
+        {"trial": 1, "state": "complete", "eval_psnr_y": 30.30, "verdict": "still rising", "drift_db": 0.1},
+        {"trial": 2, "state": "pruned", "eval_psnr_y": 31.0, "verdict": "still rising", "drift_db": 0.0},
+    ]
+    settled = lead(rows, {"trial": 1, "eval_psnr_y": 30.30})
+    assert settled["runner_up"] == 0 and settled["lead_db"] == pytest.approx(0.3) and not settled["lead_resolved"]
+    assert lead(rows, {"trial": 1, "eval_psnr_y": 30.30}, {"resolve_factor": 1.0})["lead_resolved"]
+    alone = lead(rows[1:], {"trial": 1, "eval_psnr_y": 30.30})
+    assert alone["runner_up"] is None and not alone["lead_resolved"]
 
 
 def test_a_pruned_trial_stops_after_its_first_epoch(h5_sets, tmp_path):  # noqa: F811

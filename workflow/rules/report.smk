@@ -31,6 +31,34 @@ rule run_summary:
         "../scripts/run_summary.py"
 
 
+rule front_page:
+    input:
+        training="results/tables/training.csv",
+        comparisons=expand("{root}tables/comparisons.csv", root=dag.test_roots(config)),
+        frames=expand("{root}frames/test", root=dag.test_roots(config)),
+        code=code("front_page.py"),
+    output:
+        # The report's landing page includes the reStructuredText (workflow/report/workflow.rst).
+        rst="results/report/front_page.rst",
+        html=report(
+            "results/report/front_page.html",
+            caption="../report/front_page.rst",
+            category="Run",
+            labels={"table": "front page: what ran and the verdict"},
+        ),
+    log:
+        "results/logs/report/front_page.log",
+    benchmark:
+        "results/benchmarks/front_page.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        test_sets=[dag.test_set_name(root) for root in dag.test_roots(config)],
+        videos=[config["video"]["path"]] + [t["video"]["path"] for t in config["ood_tests"].values()],
+    script:
+        "../scripts/front_page.py"
+
+
 rule summary_tables:
     input:
         scores=scores_of_root,

@@ -83,5 +83,6 @@ rule search_summary:
         journal=lambda wildcards, output: search_folder(output.best, "journal.log"),
         search=lambda wildcards: config["search"][wildcards.search],
         defaults=config["defaults"],
+        convergence=config["report"]["convergence"],
     script:
         "../scripts/search_summary.py"

@@ -15,4 +15,5 @@ with logged(sm.log[0]):
         search=sm.params.search,
         defaults=sm.params.defaults,
         outputs=dict(sm.output.items()),
+        convergence_settings=sm.params.convergence,
     )

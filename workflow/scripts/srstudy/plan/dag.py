@@ -42,6 +42,7 @@ STAGES = {
     # all the report shows
     "tables": (
         "run_summary",
+        "front_page",
         "summary_tables",
         "comparison_tables",
         "psnr_vs_scale",
@@ -79,6 +80,7 @@ TARGETS = {
     "upscaled_video": "results/videos/x{scale}/{variant}/seed{seed}.mkv",
     "comparison_video": "results/videos/x{scale}/{variant}/seed{seed}_comparison.html",
     "run_summary": "results/tables/run.html",
+    "front_page": "results/report/front_page.html",
     "summary_tables": "{root}tables/summary.csv",
     "comparison_tables": "{root}tables/x{scale}.html",
     "psnr_vs_scale": "{root}figures/psnr_vs_scale.png",
@@ -108,6 +110,7 @@ BENCHMARKS = {
     "upscaled_video": "results/benchmarks/upscaled_video/x{scale}/{variant}/seed{seed}.tsv",
     "comparison_video": "results/benchmarks/comparison_video/x{scale}/{variant}/seed{seed}.tsv",
     "run_summary": "results/benchmarks/run_summary.tsv",
+    "front_page": "results/benchmarks/front_page.tsv",
     "summary_tables": "{root}benchmarks/summary_tables.tsv",
     "comparison_tables": "{root}benchmarks/comparison_tables/x{scale}.tsv",
     "psnr_vs_scale": "{root}benchmarks/psnr_vs_scale.tsv",
@@ -256,6 +259,7 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
             for method in study_methods(config["variants"])
         ],
         "run_summary": [{}],
+        "front_page": [{}],
         "summary_tables": [{"root": root} for root in roots],
         "comparison_tables": [{"root": root, "scale": scale} for root in roots for scale in scales],
         "psnr_vs_scale": [{"root": root} for root in roots],

@@ -1,4 +1,9 @@
-"""A search's trials, its winner (best.yaml), the budget spent and its figures."""
+"""A search's trials, its winner (best.yaml), the budget spent and its figures.
+
+Every trial with eval PSNRs gets the convergence verdict every table of the study uses
+(:mod:`srstudy.train.convergence`), and the winner's lead over the runner-up counts as
+resolved only when it is larger than the two trials' drift allows: a search whose
+trials were still rising ranks how fast settings learn in the trial budget."""
 
 import json
 import warnings
@@ -10,14 +15,17 @@ from optuna.trial import TrialState
 
 from srstudy.base.files import atomic_file, write_csv
 from srstudy.search.worker import storage, suggest
+from srstudy.train import convergence
 
 
 def load_study(journal: str | Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=storage(journal))
 
 
-def trial_rows(study: optuna.Study, budget_epochs: int) -> list[dict]:
-    """One row per trial: state, value, parameters, eval Y-PSNR per epoch, wall time."""
+def trial_rows(study: optuna.Study, budget_epochs: int, settings: dict | None = None) -> list[dict]:
+    """One row per trial: state, value, convergence verdict and drift (``settings``:
+    ``report.convergence``; none for a trial without epochs), parameters, eval Y-PSNR per
+    epoch, wall time."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("interrupted"):
@@ -33,10 +41,34 @@ def trial_rows(study: optuna.Study, budget_epochs: int) -> list[dict]:
             "seconds": round(t.user_attrs.get("seconds", float("nan")), 2),
             "worker": t.user_attrs.get("worker"),
         }
+        row |= trial_verdict([value for _, value in sorted(t.intermediate_values.items())], settings)
         row |= {f"param_{key}": value for key, value in t.params.items()}
         row |= {f"epoch{epoch}": value for epoch, value in sorted(t.intermediate_values.items())}
         rows.append(row)
     return rows
+
+
+def trial_verdict(psnr: list[float], settings: dict | None = None) -> dict:
+    """A trial's convergence verdict and drift over its eval PSNR per epoch."""
+    if not psnr:
+        return {"verdict": "", "drift_db": float("nan")}
+    result = convergence.judge(psnr, settings)
+    return {"verdict": result.verdict, "drift_db": result.drift_db}
+
+
+def lead(rows: list[dict], best: dict, settings: dict | None = None) -> dict:
+    """The winner's verdict and its lead over the runner-up (the best other complete
+    trial): resolved when larger than ``resolve_factor`` times the larger drift of the two."""
+    complete = [r for r in rows if r["state"] == "complete" and r["trial"] != best["trial"]]
+    (own,) = [r for r in rows if r["trial"] == best["trial"]]
+    out = {"verdict": own["verdict"], "drift_db": own["drift_db"]}
+    if not complete:
+        return out | {"runner_up": None, "lead_db": None, "lead_resolved": False}
+    runner = max(complete, key=lambda r: r["eval_psnr_y"])
+    delta = best["eval_psnr_y"] - runner["eval_psnr_y"]
+    factor = convergence.settings_of(settings)["resolve_factor"]
+    resolved = convergence.resolved(delta, [own["drift_db"], runner["drift_db"]], factor)
+    return out | {"runner_up": runner["trial"], "lead_db": delta, "lead_resolved": resolved}
 
 
 def winner(study: optuna.Study, search: dict, defaults: dict) -> dict:
@@ -93,24 +125,34 @@ def _figure(plot, study: optuna.Study, path: str | Path, title: str) -> None:
 
 
 def summarize(
-    journal: str | Path, study: str, *, name: str, scale: int, search: dict, defaults: dict, outputs: dict
+    journal: str | Path,
+    study: str,
+    *,
+    name: str,
+    scale: int,
+    search: dict,
+    defaults: dict,
+    outputs: dict,
+    convergence_settings: dict | None = None,
 ) -> dict:
-    """Write the winner (``outputs['best']``, YAML), the trials table (``trials``, CSV and
-    ``trials_md``, Markdown) and the history, importance and parallel-coordinate
-    figures (``history``, ``importances``, ``parallel``)."""
+    """Write the winner (``outputs['best']``, YAML, with its convergence verdict and its
+    lead over the runner-up), the trials table (``trials``, CSV and ``trials_md``,
+    Markdown) and the history, importance and parallel-coordinate figures (``history``,
+    ``importances``, ``parallel``). ``convergence_settings``: ``report.convergence``."""
     from optuna.visualization import matplotlib as views
 
     study_obj = load_study(journal, study)
     budget_epochs = {**defaults, **search["budget"]}["epochs"]
-    rows = trial_rows(study_obj, budget_epochs)
+    rows = trial_rows(study_obj, budget_epochs, convergence_settings)
     best = winner(study_obj, search, defaults)
     spent = compute_spent(rows)
-    best_doc = {"search": name, "scale": scale, "study": study, **best, "compute": spent}
+    settled = lead(rows, best, convergence_settings)
+    best_doc = {"search": name, "scale": scale, "study": study, **best, "compute": spent, "convergence": settled}
     with atomic_file(outputs["best"], ".yaml") as tmp:
         tmp.write_text(yaml.safe_dump(best_doc, sort_keys=False))
     write_csv(outputs["trials"], rows)
     with atomic_file(outputs["trials_md"], ".md") as tmp:
-        tmp.write_text(trials_markdown(rows, best, spent, name, scale))
+        tmp.write_text(trials_markdown(rows, best, spent, name, scale, settled))
     _figure(views.plot_optimization_history, study_obj, outputs["history"], f"{name} x{scale}: optimisation history")
 
     # PED-ANOVA: Optuna's own importance evaluator (fANOVA would need scikit-learn).
@@ -122,12 +164,21 @@ def summarize(
     return best_doc
 
 
-def trials_markdown(rows: list[dict], best: dict, spent: dict, name: str, scale: int) -> str:
+def lead_text(settled: dict) -> str:
+    """The winner's verdict and whether its lead is resolved, in one sentence."""
+    text = f"Winner's training: {settled['verdict']}"
+    if settled["runner_up"] is None:
+        return text + "; no other complete trial to compare with."
+    word = "resolved" if settled["lead_resolved"] else "unresolved (within the two trials' training drift)"
+    return text + f"; its lead over trial {settled['runner_up']}: {settled['lead_db']:+.3f} dB, {word}."
+
+
+def trials_markdown(rows: list[dict], best: dict, spent: dict, name: str, scale: int, settled: dict) -> str:
     params = sorted({key for row in rows for key in row if key.startswith("param_")})
     epochs = sorted(
         {key for row in rows for key in row if key.startswith("epoch") and key[5:].isdigit()}, key=lambda k: int(k[5:])
     )
-    head = ["trial", "state", "eval Y-PSNR", *[p[6:] for p in params], *epochs, "seconds"]
+    head = ["trial", "state", "eval Y-PSNR", "verdict", "drift (dB)", *[p[6:] for p in params], *epochs, "seconds"]
     lines = [
         f"# Search '{name}', x{scale}",
         "",
@@ -136,6 +187,7 @@ def trials_markdown(rows: list[dict], best: dict, spent: dict, name: str, scale:
         f"Compute: {spent['epochs_trained']} epochs trained over {spent['trials']} trials, "
         f"{spent['epochs_without_pruning']} without pruning ({spent['pruned']} trials pruned, "
         f"{100 * spent['saved_fraction']:.0f}% saved).",
+        lead_text(settled),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -147,7 +199,9 @@ def trials_markdown(rows: list[dict], best: dict, spent: dict, name: str, scale:
         return format(value, digits) if isinstance(value, float) else str(value)
 
     for row in rows:
-        values = [cell(row["trial"]), row["state"], cell(row["eval_psnr_y"])]
+        drift = row["drift_db"]
+        values = [cell(row["trial"]), row["state"], cell(row["eval_psnr_y"]), row["verdict"]]
+        values.append("" if drift != drift else f"{drift:+.3f}")  # NaN: one epoch, no trend
         values += [cell(row.get(p), ".3g") for p in params]  # learning rates need significant digits
         values += [cell(row.get(e)) for e in epochs] + [cell(row["seconds"], ".1f")]
         lines.append("| " + " | ".join(values) + " |")

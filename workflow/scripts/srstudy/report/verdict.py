@@ -1,5 +1,5 @@
-"""What a run's numbers support: the report's front page (what ran, then the verdict)
-and the per-comparison ``resolved`` marks, from the run summary's per-model table
+"""What a run's numbers support: the per-comparison ``resolved`` marks and the
+conclusions the report's front page (:mod:`srstudy.report.front_page`) draws, from the run summary's per-model table
 (``training.csv``: each model's convergence verdict and drift, see
 :mod:`srstudy.train.convergence`) and the comparisons of every test set.
 
@@ -101,11 +101,12 @@ def conclusions(resolved: pd.DataFrame) -> dict:
         "established": [
             f"x{int(r.scale)} {r.variant} {r.delta_reference:+.2f} dB vs {r.reference}" for r in both.itertuples()
         ],
-        "tested": int(members["p_holm"].notna().sum()),
+        # tests that could reach significance: enough blocks, a Holm floor below ALPHA
+        "tested": int((members["p_holm"].notna() & (members["p_holm_floor"] < ALPHA)).sum()),
     }
 
 
-def _bicubic_text(found: dict) -> str:
+def bicubic_text(found: dict) -> str:
     total = len(found["variants"])
     parts = [f"x{scale}: {len(names)} of {total}" for scale, names in sorted(found["above_bicubic"].items())]
     everywhere = (
@@ -115,75 +116,3 @@ def _bicubic_text(found: dict) -> str:
     if len(everywhere) == total and total:
         tail = "; every variant at every scale"
     return "above bicubic (Y-PSNR) " + ", ".join(parts) + tail
-
-
-def front_page(
-    config: dict,
-    training: pd.DataFrame,
-    test_sets: dict[str, pd.DataFrame],
-    *,
-    frame_counts: dict[str, int],
-    frame_size: str,
-) -> str:
-    """The report's front page as reStructuredText: title, what ran, the verdict.
-    ``test_sets``: per test set name (``study``, then the out-of-domain ones) its
-    :func:`resolve`-d comparisons; ``frame_counts``: test frames per set."""
-    settings = config["report"]["convergence"]
-    study_kind = config["report"]["study_test"]
-    verdicts = convergence.counts_text(training["verdict"])
-    budget = "; ".join(sorted({_budget(row) for row in training.itertuples()}))
-    seeds = ", ".join(str(s) for s in sorted(set(training["seed"])))
-    devices = ", ".join(sorted(set(training["device"].astype(str)))) or "–"
-    sets = ", ".join(
-        f"{name} {frame_counts.get(name, '?')} frames ({test_set_kind(name, study_kind)})" for name in test_sets
-    )
-    lines = [
-        "SRCNN study: what ran and what it shows",
-        "=" * 40,
-        "",
-        f"**What ran.** ``{config['video']['path'].rsplit('/', 1)[-1]}`` ({frame_size}), scales "
-        f"{', '.join(f'x{s}' for s in config['scales'])}; {len(set(training['variant']))} variants, "
-        f"{len(training)} models; {budget} per model; seeds {seeds}; trained on {devices}. "
-        f"Test sets: {sets}.",
-        "",
-        "**Verdict.**",
-        "",
-        f"- Convergence: {verdicts} (rule: `Run`_)."
-        + (
-            " The tables rank how fast each variant learns in this budget, not where it ends."
-            if (training["verdict"] != convergence.CONVERGED).sum() * 2 > len(training)
-            else ""
-        ),
-    ]
-    may, may_not = [], []
-    for name, table in test_sets.items():
-        kind = test_set_kind(name, study_kind)
-        found = conclusions(table)
-        lines.append(
-            f"- {name} ({kind}): {_bicubic_text(found)}; of {found['compared']} differences to a reference, "
-            f"{found['resolved']} resolved beyond training drift, {found['significant']} significant "
-            f"(Holm p < {ALPHA:g}; {found['tested']} tested), {len(found['established'])} both."
-        )
-        if found["established"]:
-            may.append(
-                f"{kind} ({name}): "
-                + "; ".join(found["established"][:4])
-                + ("; ..." if len(found["established"]) > 4 else "")
-            )
-    lines.append(
-        "- May be concluded: "
-        + (" | ".join(may) if may else "no difference between variants (none is both resolved and significant)")
-        + "."
-    )
-    if study_kind == IN_SAMPLE:
-        may_not.append("anything about generalisation from the study test set (the training shot's own frames)")
-    may_not.append("an unresolved or untested difference, whatever its interval")
-    lines.append("- May not be concluded: " + "; ".join(may_not) + ".")
-    lines += ["", convergence.describe(settings), ""]
-    return "\n".join(lines)
-
-
-def _budget(row) -> str:
-    patches = getattr(row, "patches", math.nan)
-    count = f"{int(patches):,} patches" if isinstance(patches, int | float) and math.isfinite(patches) else "? patches"
-    return f"{count} ({int(row.epochs)} epochs)"
