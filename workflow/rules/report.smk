@@ -54,7 +54,8 @@ rule front_page:
         "../../envs/report.yaml"
     params:
         test_sets=[dag.test_set_name(root) for root in dag.test_roots(config)],
-        videos=[config["video"]["path"]] + [t["video"]["path"] for t in config["ood_tests"].values()],
+        videos=[config["video"]["path"]]
+        + [t["video"]["path"] for t in config["ood_tests"].values()],
     script:
         "../scripts/front_page.py"
 
