@@ -641,6 +641,7 @@ RULE_OUTPUTS = {
     "search_worker": ["training", "search text"],  # it trains; its record is JSON
     "search_summary": ["search text", "search trials csv", "figure"],
     "run_summary": ["table csv", "table text"],
+    "front_page": ["table text"],  # reStructuredText and HTML through write_text, as the tables'
     # cross-validation: the study's writers on a fold's frames, and its tables
     "cv_pack_h5": ["h5 set"],
     "cv_pack_lr_h5": ["h5 set"],
