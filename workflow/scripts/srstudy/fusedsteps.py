@@ -123,7 +123,8 @@ def member_lrs(models: list[nn.Module], optimizers: list[torch.optim.Adam], net:
         row = []
         for model, optimizer in zip(models, optimizers, strict=True):
             param = dict(model.named_parameters())[name]
-            row.append(next(group["lr"] for group in optimizer.param_groups if any(p is param for p in group["params"])))
+            groups = optimizer.param_groups
+            row.append(next(group["lr"] for group in groups if any(p is param for p in group["params"])))
         lrs.append(row)
     return lrs
 
@@ -165,10 +166,11 @@ class FusedSteps:
         inputs, targets = [], []
         for g, (lr_planes, hr_planes) in enumerate(self.planes):
             where = self.origins[g, row]
-            inputs.append(gather(lr_planes, where, self.patch))
-            targets.append(gather(hr_planes, where, self.patch * self.factor, self.factor))
+            # Y/255 per member: members' planes may differ in type (8-bit or float).
+            inputs.append(unit(gather(lr_planes, where, self.patch)))
+            targets.append(unit(gather(hr_planes, where, self.patch * self.factor, self.factor)))
         return (
-            unit(torch.cat(parts, 1)).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+            torch.cat(parts, 1).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
             for parts in (inputs, targets)
         )
 
