@@ -9,7 +9,7 @@ A layer's convolution can run three ways (``conv``), all computing the same thin
 ``grouped`` (one grouped convolution), ``bmm`` (unfold, then one batched matmul over the
 members) or ``vmap`` (``torch.func.vmap`` of the plain convolution over the members).
 Which is fastest depends on the layer's shape and the device:
-benchmarks/fused_layers.py measures them."""
+benchmarks/fused_throughput.py measures them."""
 
 import torch
 import torch.nn.functional as F

@@ -25,7 +25,7 @@ from torch import nn
 
 from srstudy.archs import arch_of
 from srstudy.dataset import read_frames
-from srstudy.fusednet import CONV_KINDS, FusedNet, fusion_key
+from srstudy.fusednet import CONV_KINDS, FusedNet, fusion_key, layer_list
 from srstudy.fusedsteps import FusedSteps, StackedAdam, member_lrs
 from srstudy.jobs import progress_bar
 from srstudy.models import build_model, halo_of, select_device, set_tf32
@@ -53,8 +53,6 @@ from srstudy.upscale import tile_for
 
 # train.fuse: which models one train job trains together (see docs/fused-training.md).
 FUSE_MODES = ("off", "scales", "seeds")
-# Conv kinds per layer when train.fuse_conv is "auto", from benchmarks/fused_layers.py.
-AUTO_CONV = {"cpu": "grouped", "cuda": "grouped"}
 
 
 @dataclass
@@ -185,15 +183,24 @@ def fusable_sets(jobs: list[_Run], precision: str) -> list[list[_Run]]:
     return list(sets.values())
 
 
-def conv_kinds(net_models: list[nn.Module], device: torch.device, choice: str | list[str]) -> str | list[str]:
-    """``train.fuse_conv``: one of :data:`CONV_KINDS`, a list (one per convolution), or
-    ``auto`` (the fastest measured on this kind of device)."""
-    if choice == "auto":
-        return AUTO_CONV.get(device.type, "grouped")
-    for kind in [choice] if isinstance(choice, str) else choice:
-        if kind not in CONV_KINDS:
-            raise ValueError(f"train.fuse_conv: unknown kind '{kind}'; choose auto or one of {', '.join(CONV_KINDS)}")
-    return choice
+def conv_kinds(models: list[nn.Module], device: torch.device, choice: str | list[str]) -> str | list[str]:
+    """``train.fuse_conv``: one of :data:`CONV_KINDS` for every convolution, a list (one
+    per convolution), or ``auto``: on a CPU, ``vmap`` for a convolution that reads one
+    channel per member (the first layer) and ``grouped`` for the others, the fastest in
+    benchmarks/fused_throughput.py's layer measurements on the 2-core CPU; on a GPU
+    ``grouped`` (cuDNN) until the GPU check has measured the others."""
+    if choice != "auto":
+        for kind in [choice] if isinstance(choice, str) else choice:
+            if kind not in CONV_KINDS:
+                raise ValueError(
+                    f"train.fuse_conv: unknown kind '{kind}'; choose auto or one of {', '.join(CONV_KINDS)}"
+                )
+        return choice
+    _, body = layer_list(models[0])
+    convs = [m for m in body if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if device.type != "cpu":
+        return ["grouped"] * len(convs)
+    return ["vmap" if isinstance(m, nn.Conv2d) and m.in_channels == 1 else "grouped" for m in convs]
 
 
 class _Group:
