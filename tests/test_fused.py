@@ -4,7 +4,7 @@ a member whose loss turns NaN leaves the others untouched."""
 
 import pytest
 import torch
-from srstudy.archs import deconv_padding  # noqa: F401 (the deconvolution is part of FSRCNN's shape)
+from srstudy.archs import arch_of
 from srstudy.fusednet import CONV_KINDS, FusedNet, fusion_key
 from srstudy.fusedsteps import FusedSteps, StackedAdam, member_lrs
 from srstudy.models import build_model
@@ -63,22 +63,23 @@ def planes(scale, factor, frames=2, size=60):
     return low.clamp(0, 255).round().to(torch.uint8), hr
 
 
-def members_of(specs, seeds, scales, dtype):
+def members_of(specs, seeds, scales, dtype, device=CPU):
     models = []
     for spec, seed, scale in zip(specs, seeds, scales, strict=True):
         torch.manual_seed(seed)
-        models.append(build_model(spec, scale).to(dtype).to(memory_format=torch.channels_last))
+        models.append(build_model(spec, scale).to(device, dtype).to(memory_format=torch.channels_last))
     return models
 
 
 def alone(model, spec, lr_planes, hr_planes, origins, patch, factor, dtype):
     """One model trained by itself as TrainSteps trains it (plain loop, any dtype)."""
-    optimizer = make_optimizer(model, spec, CPU)
+    device = next(model.parameters()).device
+    optimizer = make_optimizer(model, spec, device)
     losses = []
     for step in range(STEPS):
         where = origins[step * BATCH : (step + 1) * BATCH]
         x, y = (
-            unit(gather(p, where, size, f)).to(dtype).contiguous(memory_format=torch.channels_last)
+            unit(gather(p, where, size, f)).to(device, dtype).contiguous(memory_format=torch.channels_last)
             for p, size, f in ((lr_planes, patch, 1), (hr_planes, patch * factor, factor))
         )
         loss = torch.nn.functional.mse_loss(model(x), y)
@@ -89,11 +90,12 @@ def alone(model, spec, lr_planes, hr_planes, origins, patch, factor, dtype):
     return model, sum(losses)
 
 
-def fused(models, specs, data, origins, patch, factor, dtype, conv="grouped"):
-    optimizers = [make_optimizer(m, s, CPU) for m, s in zip(models, specs, strict=True)]
+def fused(models, specs, data, origins, patch, factor, conv="grouped", mode="eager", capturable=False):
+    device = next(models[0].parameters()).device
+    optimizers = [make_optimizer(m, s, device, mode) for m, s in zip(models, specs, strict=True)]
     net = FusedNet(models, conv)
-    adam = StackedAdam(net.stacked(), member_lrs(models, optimizers, net))
-    steps = FusedSteps(net, adam, data, patch, BATCH, STEPS * BATCH, "fp32", "eager", factor)
+    adam = StackedAdam(net.stacked(), member_lrs(models, optimizers, net), capturable=capturable or mode == "graph")
+    steps = FusedSteps(net, adam, data, patch, BATCH, STEPS * BATCH, "fp32", mode, factor)
     steps.begin_epoch(origins)
     for _ in range(STEPS):
         steps.step()
@@ -108,29 +110,36 @@ CASES = {
 }
 
 
-def run_case(name, dtype, conv="grouped"):
+def run_case(name, dtype, conv="grouped", device=CPU, mode="eager", poisoned=None, capturable=False):
+    """Train CASES[name]'s members alone and fused from the same starts on the same
+    batches: each member's largest weight difference, and how far training moved the
+    first member (``poisoned``: that member's inputs are NaN)."""
     specs, scale = CASES[name]
-    from srstudy.archs import arch_of
-
     factor = arch_of(specs[0]).factor(scale)
     seeds = [11 + i for i in range(len(specs))]
-    models_alone = members_of(specs, seeds, [scale] * len(specs), dtype)
-    models_fused = members_of(specs, seeds, [scale] * len(specs), dtype)
+    models_alone = members_of(specs, seeds, [scale] * len(specs), dtype, device)
+    models_fused = members_of(specs, seeds, [scale] * len(specs), dtype, device)
     assert len({fusion_key(m) for m in models_fused}) == 1
     patch = 15 // factor
     data, origins = [], []
     for i, _ in enumerate(specs):
-        lr_planes, hr_planes = planes(scale + i, factor)  # each member its own planes
+        lr_planes, hr_planes = (p.to(device) for p in planes(scale + i, factor))  # each member its own planes
+        if i == poisoned:
+            lr_planes = torch.full(lr_planes.shape, float("nan"), device=device)
         data.append((lr_planes, hr_planes))
         origins.append(epoch_origins(seeds[i], 1, tuple(lr_planes.shape), patch, STEPS * BATCH))
     results = [
         alone(m, s, lp, hp, o, patch, factor, dtype)
         for m, s, (lp, hp), o in zip(models_alone, specs, data, origins, strict=True)
     ]
-    net, totals, bad = fused(models_fused, specs, data, origins, patch, factor, dtype, conv)
-    assert bad == [None] * len(specs)
+    net, totals, bad = fused(models_fused, specs, data, origins, patch, factor, conv, mode, capturable)
+    assert bad == [0 if g == poisoned else None for g in range(len(specs))]
     diffs = []
     for g, (model, loss) in enumerate(results):
+        if g == poisoned:
+            assert not all(torch.isfinite(p).all() for p in net.member_state(g).values())
+            diffs.append(0.0)
+            continue
         mine = net.member_state(g)
         reference = dict(model.named_parameters())
         diffs.append(max((mine[k] - reference[k].detach()).abs().max().item() for k in mine))
@@ -153,7 +162,19 @@ def test_fused_weights_match_alone_in_float32(name):
     assert max(diffs) <= FLOAT32_TOLERANCE
 
 
+def test_a_nan_in_one_member_leaves_the_others_as_they_train_alone():
+    diffs, _ = run_case("srcnn-activations-lrs", torch.float64, poisoned=1)
+    assert diffs == [0.0] * len(diffs)
+
+
 @pytest.mark.parametrize("conv", [k for k in CONV_KINDS if k != "grouped"])
 def test_other_convolution_kinds_compute_the_same(conv):
     diffs, _ = run_case("srcnn-activations-lrs", torch.float64, conv)
+    assert max(diffs) <= 1e-12
+
+
+def test_the_capturable_update_computes_adam():
+    """The update a CUDA graph replays (every quantity a device tensor) on the CPU: torch's
+    own capturable Adam arithmetic, so equal to the host-scalar update up to rounding."""
+    diffs, _ = run_case("srcnn-activations-lrs", torch.float64, capturable=True)
     assert max(diffs) <= 1e-12

@@ -44,10 +44,8 @@ MEMBERS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def h5_sets(tmp_path_factory):
-    """Train and eval h5 sets per scale, made by the workflow's own code."""
-    root = tmp_path_factory.mktemp("fused_data")
+def make_h5_sets(root):
+    """Train and eval h5 sets per scale under ``root``, made by the workflow's own code."""
     images = [skimage.data.astronaut()[:240, :300], skimage.data.coffee()[:240, :300], skimage.data.chelsea()[:240]]
     for index, image in enumerate(images):
         write_png(root / "frames" / frame_name(index), image[:240, :300])
@@ -58,6 +56,11 @@ def h5_sets(tmp_path_factory):
         pack(root / "frames", root / f"degraded{scale}", [2], scale, root / f"eval{scale}.h5")
         sets[scale] = (root / f"train{scale}.h5", root / f"eval{scale}.h5")
     return sets
+
+
+@pytest.fixture(scope="module")
+def h5_sets(tmp_path_factory):
+    return make_h5_sets(tmp_path_factory.mktemp("fused_data"))
 
 
 def members(h5_sets, out, chosen=MEMBERS, poisoned=None):

@@ -66,8 +66,9 @@ class StackedAdam:
                     p[g].addcdiv_(m[g], denom[g], value=(lr / bias1) * -1)
 
     def _step_on_device(self, beta1: float, beta2: float) -> None:
-        # torch's capturable Adam, with a learning rate per member.
-        steps = self.steps
+        # torch's capturable Adam, with a learning rate per member; the bias corrections
+        # in float64 (from a float32 step count they would be off by ~1e-7).
+        steps = self.steps.double()
         for p, m, v, lr in zip(self.params, self.exp_avg, self.exp_avg_sq, self._lr, strict=True):
             shape = (-1, *[1] * (p.dim() - 1))
             bias1 = (torch.pow(beta1, steps) - 1).reshape(shape).to(p.dtype)
