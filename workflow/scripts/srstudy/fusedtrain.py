@@ -412,6 +412,7 @@ def train_group(
     step_mode: str = "auto",
     log_every_steps: int = 100,
     tf32: bool = False,
+    fuse: bool = True,
     fuse_conv: str | list[str] = "auto",
     save_every_steps: int | None = None,
     save_every_seconds: float | None = 120,
@@ -421,8 +422,10 @@ def train_group(
     """Train ``members`` (fused where they can be, see :func:`fusable_sets`) and write each
     one's ``model.pt``, ``log.csv`` and ``resume.pt`` as :func:`srstudy.train.train` does.
     ``on_epoch(member, epoch, eval_psnr)`` is called after each member's evaluation.
-    Returns the members' best checkpoints, in order; raises :class:`TrainingDiverged`
-    naming every member that diverged after the others have finished and saved."""
+    ``fuse=False`` trains them one after another, each as :func:`srstudy.train.train`
+    trains it alone. Returns the members' best checkpoints, in order; raises
+    :class:`TrainingDiverged` naming every member that diverged after the others have
+    finished and saved."""
     if threads:
         torch.set_num_threads(threads)
     where = select_device(device)
@@ -442,7 +445,7 @@ def train_group(
         "on_epoch": on_epoch,
     }
     errors = []
-    for group in fusable_sets(jobs, precision):
+    for group in fusable_sets(jobs, precision) if fuse else [[job] for job in jobs]:
         if len(group) == 1:
             errors += _alone(group[0], where, precision, tf32, step_mode, options, threads)
             continue
@@ -453,6 +456,7 @@ def train_group(
     for job in jobs:
         if job.done:
             job.best = job.best | {
+                "fuse": True,
                 "fused_with": sorted(labels - {job.member.label}),
                 "cost_share": seconds[job.member.label] / (sum(seconds.values()) or 1.0),
                 "fuse_conv": fuse_conv,

@@ -627,6 +627,7 @@ def train(
                 "precision": precision,
                 "tf32": tf32,
                 "step": mode,
+                "fuse": False,  # trained alone (srstudy.fusedtrain trains models fused)
             }
         save_progress(epoch, 0, 0.0, 0.0)
         if STOP:
