@@ -194,11 +194,13 @@ def throughput_rows(args, device, planes, mode, raw) -> Iterator[dict]:
 
 def project_rows(args, device, planes, mode, raw) -> Iterator[dict]:
     config = thesis()
-    scales, seeds = len(config["scales"]), len(config["train"]["seeds"])
+    scales = len(config["scales"])
     per_model = thesis_patches_per_model(config)
-    total = 0.0
+    total, models = 0.0, 0
     for name in config["variants"]:
         spec = variant_spec(config, name)
+        seeds = len(spec["seeds"])
+        models += seeds * scales
         print(f"measuring variant {name} fused G={scales} ...", file=sys.stderr, flush=True)
         result = timed(
             fused_runner(spec, scales, planes, device, args.precision, mode, args.conv),
@@ -219,7 +221,7 @@ def project_rows(args, device, planes, mode, raw) -> Iterator[dict]:
         None,
         "<= 6 h (one H100/H200)" if device.type == "cuda" else "",
         (hours <= 6) if device.type == "cuda" else None,
-        f"{len(config['variants'])} variants x {seeds} seeds, one fused job of {scales} scales each, "
+        f"{models} models: {len(config['variants'])} variants x their seeds, one fused job of {scales} scales each, "
         f"{per_model:,} patches per model; eval not included",
     )
     gain = raw.get("jobs_gain")

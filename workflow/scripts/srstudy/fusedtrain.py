@@ -185,22 +185,18 @@ def fusable_sets(jobs: list[_Run], precision: str) -> list[list[_Run]]:
 
 def conv_kinds(models: list[nn.Module], device: torch.device, choice: str | list[str]) -> str | list[str]:
     """``train.fuse_conv``: one of :data:`CONV_KINDS` for every convolution, a list (one
-    per convolution), or ``auto``: on a CPU, ``vmap`` for a convolution that reads one
-    channel per member (the first layer) and ``grouped`` for the others, the fastest in
-    benchmarks/fused_throughput.py's layer measurements on the 2-core CPU; on a GPU
-    ``grouped`` (cuDNN) until the GPU check has measured the others."""
-    if choice != "auto":
-        for kind in [choice] if isinstance(choice, str) else choice:
-            if kind not in CONV_KINDS:
-                raise ValueError(
-                    f"train.fuse_conv: unknown kind '{kind}'; choose auto or one of {', '.join(CONV_KINDS)}"
-                )
-        return choice
-    _, body = layer_list(models[0])
-    convs = [m for m in body if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    if device.type != "cpu":
-        return ["grouped"] * len(convs)
-    return ["vmap" if isinstance(m, nn.Conv2d) and m.in_channels == 1 else "grouped" for m in convs]
+    per convolution), or ``auto``: ``grouped``. On the 2-core CPU, vmap ran the first
+    layer (one input channel per member) faster in isolation, but whole fused steps
+    showed no difference above the shared machine's noise (benchmarks/fused_throughput.py),
+    and grouped is the kind whose float64 weights equal training alone bit for bit; on a
+    GPU the GPU check measures every kind per layer."""
+    if choice == "auto":
+        _, body = layer_list(models[0])
+        return ["grouped"] * sum(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in body)
+    for kind in [choice] if isinstance(choice, str) else choice:
+        if kind not in CONV_KINDS:
+            raise ValueError(f"train.fuse_conv: unknown kind '{kind}'; choose auto or one of {', '.join(CONV_KINDS)}")
+    return choice
 
 
 class _Group:
