@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # The package lives beside the rules' scripts: this checkout's copy is imported here and
 # by every job (local, cluster, conda envs), also where another copy is installed.
@@ -61,6 +62,11 @@ def validate_config(config):
         study_config.check_semantics(config)
         videos = study_config.check_videos(config)
         crossval.validate(config, videos.get("video"))
+        problems = dag.group_problems(config)
+        if problems:
+            raise study_config.ConfigError(
+                "config is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
         return videos
 
 
@@ -138,6 +144,52 @@ def h5_sets(wildcards):
     return {
         split: pattern.format(scale=wildcards.scale, split=split) for split in ("train", "eval")
     }
+
+
+# --- group jobs (train.group, srstudy/dag.py): several models per train job, fused -------
+
+
+def group_outputs(pattern):
+    """A group job's output patterns: ``pattern`` (MODEL, TRAINING_LOG) for each member,
+    its group wildcards left as wildcards."""
+    placeholders = {"variant": "{variant}", "seed": "{seed}"}
+    if config["train"]["group"] == "variants":
+        placeholders.pop("variant")
+    return [pattern.format(**m) for m in dag.group_members(config, placeholders)]
+
+
+def group_file(folder, suffix):
+    """A group job's own log or benchmark file: one per variant and seed, or per seed."""
+    name = "seed{seed}" if config["train"]["group"] == "variants" else "{variant}/seed{seed}"
+    return f"results/{folder}/train_group/{name}{suffix}"
+
+
+def group_members(wildcards):
+    """The models of a group job: scale, variant, seed and the settings each trains with."""
+    return [
+        {**member, "spec": train_spec(SimpleNamespace(**member))}
+        for member in dag.group_members(config, dict(wildcards))
+    ]
+
+
+def group_inputs(wildcards):
+    """Each member's train and eval sets (train_0, eval_0, ...) and search winner."""
+    inputs = {}
+    for index, member in enumerate(dag.group_members(config, dict(wildcards))):
+        sets = h5_sets(SimpleNamespace(**member))
+        inputs[f"train_{index}"], inputs[f"eval_{index}"] = sets["train"], sets["eval"]
+        inputs[f"search_{index}"] = search_winner_input(SimpleNamespace(**member))
+    return inputs
+
+
+def alone_variants():
+    """Wildcard constraint of rule train: the variants not trained in group jobs."""
+    names = [v for v in config["variants"] if v not in dag.grouped_variants(config)]
+    return "|".join(re.escape(v) for v in names) or "(?!)"
+
+
+def grouped_variants_pattern():
+    return "|".join(re.escape(v) for v in dag.grouped_variants(config)) or "(?!)"
 
 
 def study_models(wildcards=None):
@@ -281,6 +333,8 @@ def training_logs(wildcards):
 
 def job_outputs(rule_name):
     """The outputs of every job of a rule in the study."""
+    if not STUDY_JOBS[rule_name]:
+        return []  # a rule defined only when it has jobs (train_group)
     patterns = getattr(rules, rule_name).output
     return [str(p).format(**w) for w in STUDY_JOBS[rule_name] for p in patterns]
 
@@ -302,8 +356,17 @@ def benchmark_files(wildcards):
 
 
 def benchmark_jobs():
-    """Rule, test set, scale, method, seed of each benchmark file, in input order."""
-    return [dag.job_labels(r, w) for r, w in measured_jobs()]
+    """Rule, test set, scale, method, seed of each benchmark file, in input order; a
+    group job's also its models' (the cost table gives each model its share)."""
+    return [
+        dag.job_labels(r, w)
+        | (
+            {"members": [dag.job_labels("train", m) for m in dag.group_members(config, w)]}
+            if r == "train_group"
+            else {}
+        )
+        for r, w in measured_jobs()
+    ]
 
 
 def missing_downloads():

@@ -33,7 +33,8 @@ STAGES = {
     "datasets": ("degrade", "pack_h5", "pack_lr_h5", "cv_pack_h5", "cv_pack_lr_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
-    "models": ("train", "cv_train"),
+    # train_group: one job per group of models (train.group), fused where it can be
+    "models": ("train", "train_group", "cv_train"),
     "upscaled": ("upscale", "cv_upscale"),
     "scores": ("score", "cv_score"),
     # config 'videos:': the study test set upscaled as videos, and comparison videos
@@ -101,6 +102,54 @@ def models(config: dict) -> list[dict[str, str]]:
     ]
 
 
+def grouped_variants(config: dict) -> list[str]:
+    """The variants whose models train in group jobs (``train.group`` other than model):
+    those on the HR grid. A network on the LR grid changes its layer shapes with the
+    scale (FSRCNN's deconvolution, ESPCN's last layer), so it keeps one model per job."""
+    if config["train"]["group"] == "model":
+        return []
+    return [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "hr"]
+
+
+def train_groups(config: dict) -> list[dict[str, str]]:
+    """Wildcards of every group job: variant x seed (``train.group: scales``), or seed
+    (``variants``: every grouped variant trains with the same seeds)."""
+    variants = grouped_variants(config)
+    if not variants:
+        return []
+    if config["train"]["group"] == "scales":
+        return [{"variant": v, "seed": str(seed)} for v in variants for seed in variant_spec(config, v)["seeds"]]
+    return [{"seed": str(seed)} for seed in variant_spec(config, variants[0])["seeds"]]
+
+
+def group_members(config: dict, group: dict[str, str]) -> list[dict[str, str]]:
+    """The models (scale, variant, seed) of one group job, in output order; with
+    placeholder values ("{variant}") it gives the rule's output patterns."""
+    variants = [group["variant"]] if "variant" in group else grouped_variants(config)
+    return [
+        {"scale": str(scale), "variant": variant, "seed": group["seed"]}
+        for variant in variants
+        for scale in config["scales"]
+    ]
+
+
+def group_problems(config: dict) -> list[str]:
+    """``train.group: variants`` puts one seed's models in one job, so every grouped
+    variant must train with the same seeds."""
+    variants = grouped_variants(config)
+    if config["train"]["group"] != "variants" or not variants:
+        return []
+    seeds = {v: variant_spec(config, v)["seeds"] for v in variants}
+    first = seeds[variants[0]]
+    odd = [v for v in variants if seeds[v] != first]
+    if not odd:
+        return []
+    return [
+        f"train.group: variants trains one job per seed, but variants {', '.join(odd)} have other seeds than "
+        f"{variants[0]} ({first}); give them the same seeds, or set train.group: scales"
+    ]
+
+
 def lr_grid_variants(config: dict) -> list[str]:
     """The variants whose architecture reads the LR frame (they need the LR h5 sets)."""
     return [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "lr"]
@@ -154,7 +203,8 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
             for worker in range(config["search"][job["search"]]["workers"])
         ],
         "search_summary": search_jobs(config),
-        "train": models(config),
+        "train": [model for model in models(config) if model["variant"] not in grouped_variants(config)],
+        "train_group": train_groups(config),
         "upscale": [{"root": root, **model} for root in roots for model in models(config)],
         "score": [
             {"root": root, "scale": scale, "method": method}

@@ -397,6 +397,12 @@ class _Group:
         )
 
 
+def fuse_options(config: dict) -> dict:
+    """How a group job fuses its models (train.fuse, train.fuse_conv): execution
+    settings, read from the config as :func:`srstudy.train.execution_options` are."""
+    return {"fuse": config["train"]["fuse"], "fuse_conv": config["train"]["fuse_conv"]}
+
+
 @_stopping_on_signals
 def train_group(
     members: list[Member],
