@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from common import REPO, median_seconds, row, synchronize, write_table
-from data import UHD
+from data import UHD, load_config
 from srstudy.config import variant_spec
 from srstudy.fusednet import CONV_KINDS, FusedNet
 from srstudy.fusedsteps import FusedSteps, StackedAdam, member_lrs
@@ -50,6 +50,7 @@ def members(spec: dict, count: int, device) -> list:
 
 
 def fused_runner(spec, count, planes, device, precision, mode, conv="auto"):
+    batch = spec["batch_size"]
     """G members of ``spec`` fused, each with its own planes' view (the same planes here)."""
     from srstudy.fusedtrain import conv_kinds
 
@@ -57,33 +58,31 @@ def fused_runner(spec, count, planes, device, precision, mode, conv="auto"):
     optimizers = [make_optimizer(m, spec, device, mode) for m in models]
     net = FusedNet(models, conv_kinds(models, device, conv)).to(device)
     adam = StackedAdam(net.stacked(), member_lrs(models, optimizers, net), capturable=mode == "graph")
-    return FusedSteps(net, adam, [planes] * count, PATCH, BATCH, CHUNK * BATCH, precision, mode)
+    return FusedSteps(net, adam, [planes] * count, PATCH, batch, CHUNK * batch, precision, mode)
 
 
 def separate_runner(spec, planes, device, precision, mode):
+    batch = spec["batch_size"]
     (model,) = members(spec, 1, device)
     optimizer = make_optimizer(model, spec, device, mode)
     return TrainSteps(
-        model, optimizer, grad_scaler(device, precision), *planes, PATCH, BATCH, CHUNK * BATCH, precision, mode
+        model, optimizer, grad_scaler(device, precision), *planes, PATCH, batch, CHUNK * batch, precision, mode
     )
 
 
-def timed(runner, count: int, planes, seconds: float, device) -> dict:
+def timed(runner, count: int | None, planes, seconds: float, device) -> dict:
     """Steps per second of ``runner`` (``count`` members) over about ``seconds``."""
     generator = torch.Generator().manual_seed(1)
     shape = planes[1].shape
 
     def origins():
-        one = sample_patches(generator, shape, PATCH, CHUNK * BATCH).to(planes[1].device)
+        one = sample_patches(generator, shape, PATCH, CHUNK * runner.batch).to(planes[1].device)
         return one if count is None else [one] * count
 
     def run(steps):
         done = 0
         while done < steps:
-            if count is None:
-                runner.begin_epoch(origins())
-            else:
-                runner.begin_epoch(origins())
+            runner.begin_epoch(origins())
             for _ in range(min(CHUNK, steps - done)):
                 runner.step()
                 done += 1
@@ -100,7 +99,7 @@ def timed(runner, count: int, planes, seconds: float, device) -> dict:
         run(steps)
         synchronize(device)
         elapsed = time.perf_counter() - start
-    return {"steps_per_s": steps / elapsed, "steps": steps, "seconds": elapsed, "warmup_s": warmup}
+    return {"patches_per_s": steps * runner.batch / elapsed, "steps": steps, "seconds": elapsed, "warmup_s": warmup}
 
 
 def layer_rows(args, device, raw) -> Iterator[dict]:
@@ -139,7 +138,7 @@ def layer_rows(args, device, raw) -> Iterator[dict]:
 
 
 def throughput_rows(args, device, planes, mode, raw) -> Iterator[dict]:
-    spec = variant_spec(thesis(), "default")
+    spec = variant_spec(load_config(args.config) if args.config else thesis(), "default")
     eager = rate(device, spec, planes, mode="baseline", precision=args.precision, seconds=args.seconds)
     raw["baseline"] = eager["patches_per_s"]
     yield row(
@@ -149,11 +148,30 @@ def throughput_rows(args, device, planes, mode, raw) -> Iterator[dict]:
         None,
         "",
         None,
-        "train_throughput.py's baseline: the target's reference (>= 10x on one H100/H200)",
+        f"train_throughput.py's baseline at batch {BATCH}: the target's reference (>= 10x on one H100/H200)",
     )
-    separate = timed(separate_runner(spec, planes, device, args.precision, mode), None, planes, args.seconds, device)
-    base = separate["steps_per_s"] * BATCH
+    # Separate and each G take turns, round after round, each keeping its median round:
+    # a load that comes and goes on a shared machine hits them alike.
+    runners = {None: separate_runner(spec, planes, device, args.precision, mode)}
+    for count in args.group_counts:
+        try:
+            runners[count] = fused_runner(spec, count, planes, device, args.precision, mode, args.conv)
+        except Exception as error:  # a size that fails here (memory) is a finding, not a crash
+            yield row(f"fused G={count}", "failed", "", None, "", False, f"{type(error).__name__}: {error}")
+    rounds = {count: [] for count in runners}
+    for _ in range(args.rounds):
+        for count, runner in list(runners.items()):
+            print(f"measuring {'separate' if count is None else f'G={count}'} ...", file=sys.stderr, flush=True)
+            try:
+                rounds[count].append(timed(runner, count, planes, args.seconds, device))
+            except Exception as error:
+                yield row(f"fused G={count}", "failed", "", None, "", False, f"{type(error).__name__}: {error}")
+                del runners[count]
+    median = {c: sorted(r, key=lambda x: x["patches_per_s"])[len(r) // 2] for c, r in rounds.items() if r}
+    separate = median[None]
+    base = separate["patches_per_s"]
     raw["separate"] = base
+    raw["rounds"] = {str(c): [round(x["patches_per_s"], 1) for x in r] for c, r in rounds.items()}
     yield row(
         f"separate (one model, '{mode}'), patches/s",
         f"{base:,.0f}",
@@ -161,22 +179,12 @@ def throughput_rows(args, device, planes, mode, raw) -> Iterator[dict]:
         None,
         "",
         None,
-        f"TrainSteps, default variant; warm-up {separate['warmup_s']:.1f} s",
+        f"TrainSteps, default variant, batch {spec['batch_size']}; median of {len(rounds[None])} rounds",
     )
     for count in args.group_counts:
-        print(f"measuring G={count} ...", file=sys.stderr, flush=True)
-        try:
-            result = timed(
-                fused_runner(spec, count, planes, device, args.precision, mode, args.conv),
-                count,
-                planes,
-                args.seconds,
-                device,
-            )
-        except Exception as error:  # a size that fails here (memory) is a finding, not a crash
-            yield row(f"fused G={count}", "failed", "", None, "", False, f"{type(error).__name__}: {error}")
+        if count not in median:
             continue
-        per_model = result["steps_per_s"] * BATCH
+        per_model = median[count]["patches_per_s"]
         raw.setdefault("fused", {})[count] = per_model
         over_eager = per_model * count / raw["baseline"]
         target = ">= 10x the eager baseline (one H100/H200)" if device.type == "cuda" else ""
@@ -188,7 +196,7 @@ def throughput_rows(args, device, planes, mode, raw) -> Iterator[dict]:
             target,
             (over_eager >= 10) if target else None,
             f"FusedSteps '{mode}', conv {args.conv}; ratio = all members / one separate model; "
-            f"all / eager baseline {over_eager:.1f}x; warm-up {result['warmup_s']:.1f} s",
+            f"all / eager baseline {over_eager:.1f}x; median of {len(rounds[count])} rounds",
         )
 
 
@@ -209,7 +217,7 @@ def project_rows(args, device, planes, mode, raw) -> Iterator[dict]:
             args.seconds,
             device,
         )
-        rate = result["steps_per_s"] * BATCH  # patches/s of each member
+        rate = result["patches_per_s"]  # of each member
         total += seeds * per_model / rate
         raw.setdefault("variant_rates", {})[name] = rate
     hours = total / 3600
@@ -288,7 +296,7 @@ def worker(args) -> None:
 
     def epoch():
         runner.begin_epoch(
-            [sample_patches(generator, planes[1].shape, PATCH, CHUNK * BATCH).to(planes[1].device)] * args.fuse
+            [sample_patches(generator, planes[1].shape, PATCH, CHUNK * runner.batch).to(planes[1].device)] * args.fuse
         )
 
     epoch()
@@ -307,7 +315,7 @@ def worker(args) -> None:
         steps += 64
         runner.readback()
     elapsed = time.perf_counter() - start
-    all_members = steps * BATCH * args.fuse / elapsed
+    all_members = steps * runner.batch * args.fuse / elapsed
     print(json.dumps({"patches_per_s": all_members, "device": os.environ.get("CUDA_VISIBLE_DEVICES")}))
 
 
@@ -321,6 +329,8 @@ def main() -> None:
     parser.add_argument("--sections", default="layers,throughput", help="layers, throughput, project, jobs")
     parser.add_argument("--jobs", default="", help="concurrent fused job counts, e.g. 1,4")
     parser.add_argument("--fuse", type=int, default=5, help="members per concurrent job")
+    parser.add_argument("--config", type=Path, help="throughput of this config's default variant (default: thesis)")
+    parser.add_argument("--rounds", type=int, default=1, help="turns separate and fused take (median kept)")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--frames", type=int)

@@ -104,11 +104,14 @@ def models(config: dict) -> list[dict[str, str]]:
 
 def grouped_variants(config: dict) -> list[str]:
     """The variants whose models train in group jobs (``train.group`` other than model):
-    those on the HR grid. A network on the LR grid changes its layer shapes with the
-    scale (FSRCNN's deconvolution, ESPCN's last layer), so it keeps one model per job."""
+    those on the HR grid, when a group would hold more than one model. A network on the
+    LR grid changes its layer shapes with the scale (FSRCNN's deconvolution, ESPCN's last
+    layer), so it keeps one model per job."""
     if config["train"]["group"] == "model":
         return []
-    return [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "hr"]
+    variants = [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "hr"]
+    per_job = len(config["scales"]) * (len(variants) if config["train"]["group"] == "variants" else 1)
+    return variants if per_job > 1 else []  # a group of one is a model job
 
 
 def train_groups(config: dict) -> list[dict[str, str]]:

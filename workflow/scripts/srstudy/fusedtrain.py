@@ -288,7 +288,7 @@ class _Group:
             engine.begin_epoch(origins, first_step, totals)
             bar = progress_bar(
                 range(first_step, steps),
-                desc=f"{len(runners)} fused epoch {epoch}/{first.epochs}",
+                desc=f"{first.member.label} + {len(runners) - 1} fused, epoch {epoch}/{first.epochs}",
                 initial=first_step,
                 total=steps,
                 disable=not self.options["progress"],
