@@ -183,7 +183,7 @@ def group_inputs(wildcards):
 
 
 def alone_variants():
-    """Wildcard constraint of rule train: the variants not trained in group jobs."""
+    """The variant constraint of the train rule (the variants not trained in group jobs)."""
     names = [v for v in config["variants"] if v not in dag.grouped_variants(config)]
     return "|".join(re.escape(v) for v in names) or "(?!)"
 

@@ -100,6 +100,7 @@ class _Run:
     epoch_seconds: float = 0.0
     error: TrainingDiverged | None = None
     done: bool = False
+    fused_with: list = field(default_factory=list)  # the others of its fused set
 
     @property
     def position(self) -> tuple[int, int]:
@@ -208,6 +209,8 @@ class _Group:
         self.clock = SaveClock(options["save_every_steps"], options["save_every_seconds"])
         self.tile = tile_for("auto", device)
         self.labels = [job.member.label for job in jobs]
+        for job in jobs:
+            job.fused_with = [label for label in self.labels if label != job.member.label]
 
     def run(self) -> None:
         for job in self.jobs:
@@ -375,7 +378,7 @@ class _Group:
                     "spec": job.run,
                     "scale": job.member.scale,
                     "data": job.data,
-                    "fused_with": [label for label in self.labels if label != job.member.label],
+                    "fused_with": job.fused_with,
                 },
                 job.state_path,
             )
@@ -452,14 +455,13 @@ def train_group(
             errors += _alone(group[0], where, precision, tf32, step_mode, options, threads)
             continue
         _Group(group, where, mode, precision, options).run()
-    labels = {job.member.label for job in jobs}
     # Each member's log holds its share of the fused steps' time plus its own evaluations.
     seconds = {job.member.label: sum(row["seconds"] for row in job.rows) for job in jobs if job.done}
     for job in jobs:
         if job.done:
             job.best = job.best | {
                 "fuse": True,
-                "fused_with": sorted(labels - {job.member.label}),
+                "fused_with": job.fused_with,
                 "cost_share": seconds[job.member.label] / (sum(seconds.values()) or 1.0),
                 "fuse_conv": fuse_conv,
             }
