@@ -75,7 +75,12 @@ class _Conv(nn.Module):
         self.kind, self.members = kind, len(convs)
         self.stride, self.padding, self.dilation = first.stride, first.padding, first.dilation
         self.output_padding = getattr(first, "output_padding", (0, 0))
-        self.weight = nn.Parameter(torch.stack([c.weight.detach() for c in convs]).clone())
+        weight = torch.stack([c.weight.detach() for c in convs])
+        if not self.transposed:
+            # Laid out so that the grouped weight (a view) is channels-last, as the
+            # members' own convolutions are: their gradients then need no copy.
+            weight = weight.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        self.weight = nn.Parameter(weight.clone(memory_format=torch.preserve_format))
         self.bias = nn.Parameter(torch.stack([c.bias.detach() for c in convs]).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
