@@ -1,6 +1,6 @@
 # High-resolution SRCNN hyperparameter study, as one DAG:
 # frames -> per-scale degradations -> h5 sets -> training -> upscaling -> scores -> tables.
-# Every job of the study is declared once (workflow/scripts/srstudy/dag.py); rule all
+# Every job of the study is declared once (workflow/scripts/srstudy/plan/dag.py); rule all
 # and the stage targets (snakemake frames|datasets|search|models|upscaled|scores|videos|
 # tables) are generated from it.
 from snakemake.utils import min_version

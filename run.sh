@@ -32,7 +32,7 @@ setup() {
 
 # How many gpu=1 jobs (train, upscale) may run at once: JOBS_PER_GPU per GPU (SRCNN is
 # too small to fill a GPU alone; each job runs on the GPU of the slot it holds, see
-# srstudy/slots.py); on a machine without an NVIDIA GPU they run on the CPU, one per core
+# srstudy/base/gpu_slots.py); on a machine without an NVIDIA GPU they run on the CPU, one per core
 # (single-threaded model jobs in parallel beat one multi-threaded job: small
 # convolutions scale poorly across threads).
 gpu_slots() {
@@ -63,7 +63,7 @@ commands:
         print this help
 
 stage targets for `study` (each builds its stage and everything it needs; from
-workflow/scripts/srstudy/dag.py):
+workflow/scripts/srstudy/plan/dag.py):
   frames datasets search models upscaled scores videos tables
   or any output path, e.g. results/scores/x2/default.csv
 
@@ -102,8 +102,8 @@ TARGETS=()
 OPTIONS=()
 split_targets() {
   local word last_option="" STAGES
-  # The stage targets, as the workflow generates them (srstudy/dag.py): frames|datasets|...
-  STAGES=$(PYTHONPATH=workflow/scripts .venv/bin/python -c 'from srstudy.dag import STAGES; print("|".join(STAGES))')
+  # The stage targets, as the workflow generates them (srstudy/plan/dag.py): frames|datasets|...
+  STAGES=$(PYTHONPATH=workflow/scripts .venv/bin/python -c 'from srstudy.plan.dag import STAGES; print("|".join(STAGES))')
   for word in "$@"; do
     if [[ $word == -* ]]; then
       last_option=$word
@@ -158,7 +158,7 @@ case $command in
     ;;
   upscale)
     setup
-    PYTHONPATH=workflow/scripts${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m srstudy.upscale_video "$@"
+    PYTHONPATH=workflow/scripts${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m srstudy.stages.upscale_video "$@"
     ;;
   tests)
     setup

@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow/scripts"))
-from srstudy.images import atomic_file  # noqa: E402
+from srstudy.base.files import atomic_file  # noqa: E402
 
 GB = 1e9
 COLUMNS = ("measure", "workflow", "baseline", "ratio", "target", "met", "note")

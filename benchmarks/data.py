@@ -7,10 +7,11 @@ from pathlib import Path
 
 import yaml
 from common import REPO
-from srstudy.config import validate_schema, variant_spec
-from srstudy.dataset import pack
-from srstudy.degrade import degrade_frames
-from srstudy.video import extract_frames, resolve_video
+from srstudy.plan.config import validate_schema
+from srstudy.plan.variants import variant_spec
+from srstudy.stages.dataset import pack
+from srstudy.stages.degrade import degrade_frames
+from srstudy.stages.video import extract_frames, resolve_video
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 DEMO = REPO / "config/config.yaml"

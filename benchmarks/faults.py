@@ -40,15 +40,16 @@ from data import default_spec, real_planes
 CHILD = """
 import json, sys
 import numpy as np
-import srstudy.train as t
+from srstudy.train.loop import train
+from srstudy.train.steps import TrainSteps
 counter = np.memmap(sys.argv[2], dtype=np.int64, mode="r+", shape=(1,))
-step = t.TrainSteps.step
+step = TrainSteps.step
 def counted(self):
     step(self)  # eager on the CPU: the step has finished when it returns
     counter[0] += 1
-t.TrainSteps.step = counted
+TrainSteps.step = counted
 args = json.loads(sys.argv[1])
-t.train(**args)
+train(**args)
 """
 
 

@@ -31,11 +31,15 @@ from pathlib import Path
 import torch
 from common import REPO, median_seconds, row, synchronize, write_table
 from data import UHD, load_config
-from srstudy.config import variant_spec
-from srstudy.fusednet import CONV_KINDS, FusedNet
-from srstudy.fusedsteps import FusedSteps, StackedAdam, member_lrs
-from srstudy.models import build_model, select_device, set_tf32
-from srstudy.train import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode, sample_patches
+from srstudy.base.gpu_slots import place_on_gpu
+from srstudy.nets.build import build_model
+from srstudy.nets.device import select_device, set_tf32
+from srstudy.nets.fused import CONV_KINDS, FusedNet
+from srstudy.plan.variants import variant_spec
+from srstudy.train.fused import conv_kinds
+from srstudy.train.fused_steps import FusedSteps, StackedAdam, member_lrs
+from srstudy.train.patches import sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode
 from train_throughput import BATCH, PATCH, concurrent, rate, resident_planes, thesis, thesis_patches_per_model
 
 CHUNK = 256  # origins per refill (steps per epoch in miniature)
@@ -52,8 +56,6 @@ def members(spec: dict, count: int, device) -> list:
 def fused_runner(spec, count, planes, device, precision, mode, conv="auto"):
     batch = spec["batch_size"]
     """G members of ``spec`` fused, each with its own planes' view (the same planes here)."""
-    from srstudy.fusedtrain import conv_kinds
-
     models = members(spec, count, device)
     optimizers = [make_optimizer(m, spec, device, mode) for m in models]
     net = FusedNet(models, conv_kinds(models, device, conv)).to(device)
@@ -281,8 +283,6 @@ def job_rows(args, raw) -> Iterator[dict]:
 def worker(args) -> None:
     """One of K concurrent jobs (see train_throughput.concurrent): a fused group of --fuse."""
     import json
-
-    from srstudy.slots import place_on_gpu
 
     place_on_gpu(args.slot_dir)
     device = select_device(args.device)

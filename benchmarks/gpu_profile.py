@@ -17,9 +17,11 @@ from pathlib import Path
 import torch
 from common import REPO, synchronize, write_results
 from data import default_spec
-from srstudy.models import build_model, halo_of, set_tf32
-from srstudy.train import TrainSteps, grad_scaler, make_optimizer, sample_patches
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
+from srstudy.nets.build import build_model, halo_of
+from srstudy.nets.device import set_tf32
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
+from srstudy.train.patches import sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer
 from torch.profiler import ProfilerActivity, profile
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from common import median_seconds
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from srstudy import metrics
+from srstudy.stages import metrics
 
 LIMIT = 2.0  # scikit-image is used where it takes at most this many times as long
 

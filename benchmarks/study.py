@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from common import REPO, run_header, write_table
 from measures import Context, dag, e2e, h5, inference, loader, memory, precision, uhd, vram
-from srstudy.models import select_device
+from srstudy.nets.device import select_device
 
 MEASURES = {
     module.__name__.rsplit(".", 1)[-1]: module

@@ -32,18 +32,13 @@ from pathlib import Path
 import torch
 from common import REPO, row, synchronize, write_table
 from data import THESIS, UHD, load_config
-from srstudy.config import frame_ids, variant_spec
-from srstudy.models import build_model, macs_per_pixel, parameter_groups, select_device, set_tf32
-from srstudy.train import (
-    TrainSteps,
-    grad_scaler,
-    grid_patch_count,
-    make_optimizer,
-    patch_batches,
-    resolve_step_mode,
-    sample_patches,
-    train_step,
-)
+from srstudy.nets.arch import conv_macs
+from srstudy.nets.build import build_model, parameter_groups
+from srstudy.nets.device import select_device, set_tf32
+from srstudy.plan.frames import frame_ids
+from srstudy.plan.variants import variant_spec
+from srstudy.train.patches import grid_patch_count, patch_batches, sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode, train_step
 
 BATCH, PATCH = 16, 33
 
@@ -123,7 +118,7 @@ def thesis_patches_per_model(config) -> int:
 
 def worker(args) -> None:
     """One of K concurrent jobs: placed by slot, warmed up, then steps until --until."""
-    from srstudy.slots import place_on_gpu
+    from srstudy.base.gpu_slots import place_on_gpu
 
     place_on_gpu(args.slot_dir)  # before CUDA starts
     device = select_device(args.device)
@@ -267,7 +262,7 @@ def variant_rows(args, device, planes, config: dict, raw: dict) -> Iterator[dict
         variant_rates[name] = measured["patches_per_s"]
         seconds = len(config["scales"]) * per_model / measured["patches_per_s"]
         total_s += seconds
-        gflops = 6 * macs_per_pixel(spec["layers"]) * PATCH**2 * measured["patches_per_s"] / 1e9
+        gflops = 6 * conv_macs(spec["layers"]) * PATCH**2 * measured["patches_per_s"] / 1e9
         raw["variants"] = variant_rates
         yield row(
             f"variant {name}, '{best_mode}', patches/s",

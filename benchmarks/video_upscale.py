@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 from common import synchronize
 from data import BBB
-from srstudy.models import build_model, receptive_radius, select_device
-from srstudy.train import save_atomic
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
-from srstudy.upscale_video import decoded_frames, upscale_video
-from srstudy.video import probe, resolve_video
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.device import select_device
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
+from srstudy.stages.upscale_video import decoded_frames, upscale_video
+from srstudy.stages.video import probe, resolve_video
+from srstudy.train.resume import save_atomic
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}],

@@ -12,8 +12,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 import yaml
-from srstudy.config import validate_schema
-from srstudy.video import extract_frames, resolve_video
+from srstudy.plan.config import validate_schema
+from srstudy.stages.video import extract_frames, resolve_video
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"

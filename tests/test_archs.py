@@ -1,4 +1,4 @@
-"""The model registry (srstudy/archs.py): SRCNN, FSRCNN and ESPCN built from config,
+"""The model registry (srstudy/nets/registry.py): SRCNN, FSRCNN and ESPCN built from config,
 their declared halo (tiled == whole-frame output), parameter counts, FLOPs, parameter
 groups, the config keys they add, and a real training and upscaling run on the LR grid."""
 
@@ -12,15 +12,22 @@ import skimage.data
 import torch
 import yaml
 from conftest import REPO, SCHEMA
-from srstudy import archs
-from srstudy.config import ConfigError, check_semantics, load_schema, validate_schema, variant_spec
-from srstudy.configdoc import undocumented
-from srstudy.dataset import pack, read_frames
-from srstudy.degrade import degrade_frames
-from srstudy.images import frame_name, read_rgb, rgb_to_ycbcr, write_png
-from srstudy.models import build_model, halo_of, parameter_count, parameter_groups
-from srstudy.train import gather, train
-from srstudy.upscale import infer_tiled, load_checkpoint, prepare_for_inference, read_timing, upscale_test_sets
+from srstudy.base.colour import rgb_to_ycbcr
+from srstudy.base.frames import frame_name, read_rgb, write_png
+from srstudy.nets import fsrcnn, registry
+from srstudy.nets.build import build_model, halo_of, parameter_count, parameter_groups
+from srstudy.nets.checkpoint import load_checkpoint
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference
+from srstudy.plan.config import load_schema, validate_schema
+from srstudy.plan.configdoc import undocumented
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.preflight import check_semantics
+from srstudy.plan.variants import variant_spec
+from srstudy.stages.dataset import pack, read_frames
+from srstudy.stages.degrade import degrade_frames
+from srstudy.stages.inference import read_timing, upscale_test_sets
+from srstudy.train.loop import train
+from srstudy.train.patches import gather
 
 FSRCNN_PAPER = {"arch": "fsrcnn", "fsrcnn": {"d": 56, "s": 12, "m": 4, "activation": "prelu", "deconv_kernel": 9}}
 ESPCN_PAPER = {
@@ -56,11 +63,11 @@ def whole(model, plane):
 
 
 def test_the_registry_names_the_three_architectures():
-    assert list(archs.ARCHS) == ["srcnn", "fsrcnn", "espcn"]
-    assert {a.grid for a in archs.ARCHS.values()} == {"hr", "lr"}
-    assert archs.arch_of({}).name == "srcnn"  # specs and checkpoints from before the registry
+    assert list(registry.ARCHS) == ["srcnn", "fsrcnn", "espcn"]
+    assert {a.grid for a in registry.ARCHS.values()} == {"hr", "lr"}
+    assert registry.arch_of({}).name == "srcnn"  # specs and checkpoints from before the registry
     with pytest.raises(ValueError, match="unknown arch 'vdsr'"):
-        archs.arch_of({"arch": "vdsr"})
+        registry.arch_of({"arch": "vdsr"})
 
 
 def test_paper_sizes_parameter_counts():
@@ -79,7 +86,7 @@ def test_paper_sizes_parameter_counts():
 def test_output_size_follows_the_input_grid(name, scale):
     spec = SMALL[name]
     model = build_model(spec, scale)
-    factor = archs.arch_of(spec).factor(scale)
+    factor = registry.arch_of(spec).factor(scale)
     assert model(torch.rand(1, 1, 13, 17)).shape == (1, 1, 13 * factor, 17 * factor)
 
 
@@ -95,15 +102,15 @@ def test_macs_count_every_weight_once_per_input_pixel(spec, scale):
     the weight count over factor^2."""
     model = build_model(spec, scale)
     weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() == 4)
-    factor = archs.arch_of(spec).factor(scale)
-    assert archs.arch_of(spec).macs(spec, scale) == pytest.approx(weights / factor**2)
+    factor = registry.arch_of(spec).factor(scale)
+    assert registry.arch_of(spec).macs(spec, scale) == pytest.approx(weights / factor**2)
 
 
 def test_post_upsampling_costs_far_less_per_4k_frame():
-    srcnn = archs.gflops_per_frame(SRCNN_DEFAULT, 3)
+    srcnn = registry.gflops_per_frame(SRCNN_DEFAULT, 3)
     assert srcnn == pytest.approx(2 * (81 * 64 + 25 * 64 * 32 + 25 * 32) * 3840 * 2160 / 1e9)
-    assert archs.gflops_per_frame(FSRCNN_PAPER, 3) < srcnn / 20
-    assert archs.gflops_per_frame(ESPCN_PAPER, 3) < srcnn / 10
+    assert registry.gflops_per_frame(FSRCNN_PAPER, 3) < srcnn / 20
+    assert registry.gflops_per_frame(ESPCN_PAPER, 3) < srcnn / 10
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -115,7 +122,7 @@ def test_tiled_inference_equals_whole_frame(name, scale, tile):
     spec = SMALL[name]
     torch.manual_seed(scale)
     model = build_model(spec, scale).eval()
-    factor = archs.arch_of(spec).factor(scale)
+    factor = registry.arch_of(spec).factor(scale)
     plane = np.random.default_rng(scale).random((41, 53), dtype=np.float32)
     tiled = infer_tiled(model, plane, halo_of(spec, scale), tile, torch.device("cpu"), factor=factor)
     assert tiled.shape == (41 * factor, 53 * factor)
@@ -128,7 +135,7 @@ def test_a_halo_too_small_breaks_tiling(name, scale):
     """The check above can fail, and the declared halo is tight: one pixel less changes
     the output."""
     spec = SMALL[name]
-    factor = archs.arch_of(spec).factor(scale)
+    factor = registry.arch_of(spec).factor(scale)
     torch.manual_seed(0)
     model = build_model(spec, scale).eval()
     plane = np.random.default_rng(0).random((41, 53), dtype=np.float32)
@@ -148,7 +155,7 @@ def test_the_output_layer_gets_the_lr_factor(spec, last):
 
 @pytest.mark.parametrize("kernel,scale", [(9, 2), (9, 3), (9, 4), (3, 4), (5, 8), (9, 12)])
 def test_deconvolution_makes_exactly_scale_times_the_input(kernel, scale):
-    padding, extra = archs.deconv_padding(kernel, scale)
+    padding, extra = fsrcnn.deconv_padding(kernel, scale)
     assert 0 <= extra < scale
     assert (10 - 1) * scale - 2 * padding + kernel + extra == 10 * scale
 
@@ -179,8 +186,8 @@ def test_arch_blocks_default_to_the_papers_and_merge_per_key():
     assert sub["espcn"] == ESPCN_PAPER["espcn"]
     assert default["arch"] == "srcnn"
     # A job's settings carry its own architecture's block only.
-    assert "fsrcnn" not in archs.own_settings(sub) and "espcn" in archs.own_settings(sub)
-    assert archs.model_spec(fast) == {"arch": "fsrcnn", "fsrcnn": fast["fsrcnn"]}
+    assert "fsrcnn" not in registry.own_settings(sub) and "espcn" in registry.own_settings(sub)
+    assert registry.model_spec(fast) == {"arch": "fsrcnn", "fsrcnn": fast["fsrcnn"]}
 
 
 @pytest.mark.parametrize(
@@ -297,8 +304,8 @@ def test_lr_grid_models_train_and_upscale(frames, tmp_path, name):
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
-    from srstudy.train import save_atomic
-    from srstudy.upscale import CheckpointMismatch
+    from srstudy.nets.checkpoint import CheckpointMismatch
+    from srstudy.train.resume import save_atomic
 
     spec = {**SMALL["espcn"], **TRAINING}
     path = tmp_path / "model.pt"
@@ -325,7 +332,7 @@ def test_an_lr_grid_model_refuses_srcnn_sets(frames, tmp_path):
 
 
 def test_timing_round_trips(tmp_path):
-    from srstudy.upscale import write_timing
+    from srstudy.stages.inference import write_timing
 
     write_timing(tmp_path / "t.json", {"ms_per_frame": 1.5})
     assert read_timing(tmp_path / "t.json") == {"ms_per_frame": 1.5}
@@ -336,10 +343,10 @@ def test_the_video_upscaler_feeds_lr_grid_models_the_decoded_frame(tmp_path, cap
     """``bash run.sh upscale`` with an ESPCN checkpoint: each output frame is the model's
     output on the decoded (LR) frame, Cb/Cr from its bicubic upscale, bit for bit."""
     from conftest import BIKES_SPEC, read_sequential
-    from srstudy.train import save_atomic
-    from srstudy.upscale import upscale_frame
-    from srstudy.upscale_video import bicubic_upscale, main
-    from srstudy.video import resolve_video
+    from srstudy.stages.inference import upscale_frame
+    from srstudy.stages.upscale_video import bicubic_upscale, main
+    from srstudy.stages.video import resolve_video
+    from srstudy.train.resume import save_atomic
 
     spec, scale = SMALL["espcn"], 2
     torch.manual_seed(5)

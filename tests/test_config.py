@@ -16,8 +16,12 @@ from conftest import (
     set_key,
     snakemake,
 )
-from srstudy.config import ConfigError, check_semantics, check_videos, frame_ids, validate_schema, variant_spec
-from srstudy.video import resolve_video
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.frames import frame_ids
+from srstudy.plan.preflight import check_semantics, check_videos
+from srstudy.plan.variants import variant_spec
+from srstudy.stages.video import resolve_video
 
 
 def validated(config: dict) -> dict:
@@ -140,13 +144,13 @@ def test_strings_become_the_types_the_schema_asks_for(test_config):
     test_config["defaults"] = {"epochs": "3", "lr": "1e-3", "patches_per_epoch": "null"}
     test_config["variants"]["elu"] = {"activation": "elu", "seeds": ["5"]}
     test_config["upscale"] = {"tile": "256"}
-    test_config["report"]["psnr_map"] = {"frame": "null", "tile": "64"}
+    test_config["report"]["psnr_map"] = {"frame": "null", "cell": "64"}
     config = validated(test_config)
     assert config["scales"] == [2, 3]
     assert config["defaults"]["epochs"] == 3 and config["defaults"]["lr"] == 1e-3
     assert config["defaults"]["patches_per_epoch"] is None
     assert config["variants"]["elu"]["seeds"] == [5]
-    assert config["upscale"]["tile"] == 256 and config["report"]["psnr_map"] == {"frame": None, "tile": 64}
+    assert config["upscale"]["tile"] == 256 and config["report"]["psnr_map"] == {"frame": None, "cell": 64}
 
 
 def test_strings_stay_where_the_schema_wants_strings(test_config):

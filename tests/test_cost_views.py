@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from srstudy import figures, tables
-from srstudy.metrics import write_scores
+from srstudy.report import figures, tables
+from srstudy.stages.metrics import write_scores
 
 GAINS = {"bicubic": 0.0, "default": 0.8, "fsrcnn": 0.5, "espcn": 0.2, "slow_bad": 0.1}
 GFLOPS = {"default": 948.6, "fsrcnn": 23.0, "espcn": 41.7, "slow_bad": 1154.3}

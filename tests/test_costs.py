@@ -5,8 +5,8 @@ per job."""
 import pandas as pd
 import pytest
 from conftest import TEST_CONFIG, load_config
-from srstudy.costs import by_rule, cost_table, to_markdown
-from srstudy.dag import job_labels, study_jobs
+from srstudy.plan.dag import job_labels, study_jobs
+from srstudy.report.costs import by_rule, cost_table, to_markdown
 
 
 @pytest.mark.parametrize(

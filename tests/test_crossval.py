@@ -1,4 +1,4 @@
-"""k-fold cross-validation over time (srstudy/crossval.py): the fold split, its config
+"""k-fold cross-validation over time (srstudy/plan/folds.py): the fold split, its config
 checks, the fold scores and the across-fold tables, and one real Snakemake run of
 .test/config/cv.yaml. Turning cv on after a finished study plans only new jobs
 (tests/test_reruns.py)."""
@@ -12,10 +12,14 @@ import pytest
 import yaml
 from conftest import REPO, SCHEMA, TEST_CONFIG, copy_project, explain, load_config, png_ids, snakemake
 from scipy import stats
-from srstudy import crossval, dag
-from srstudy.config import ConfigError, validate_schema
-from srstudy.images import frame_name, write_png
-from srstudy.metrics import METRICS
+from srstudy.base.frames import frame_name, write_png
+from srstudy.plan import dag
+from srstudy.plan import folds as fold_plan
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.frames import resolve_times
+from srstudy.report import crossval
+from srstudy.stages.metrics import metric_names
 from test_reruns import counts, planned_jobs
 
 CV_CONFIG = REPO / ".test/config/cv.yaml"
@@ -32,7 +36,7 @@ def positions(frames, subset):
 def test_folds_are_contiguous_blocks_covering_the_range(n, folds, gap):
     frames = list(range(100, 100 + 10 * n, 10))  # every 10th frame: positions, not numbers
     try:
-        split = crossval.split(frames, folds, gap, eval_frames=1)
+        split = fold_plan.split(frames, folds, gap, eval_frames=1)
     except ConfigError:
         assert n < folds * (1 + 2 * gap) + 2, "a split this roomy must work"
         return
@@ -52,7 +56,7 @@ def test_folds_are_contiguous_blocks_covering_the_range(n, folds, gap):
 @pytest.mark.parametrize("gap", [0, 1, 2, 3])
 def test_the_gap_separates_every_two_sets_of_a_fold(gap):
     frames = list(range(0, 400, 10))
-    for fold in crossval.split(frames, 4, gap, eval_frames=2):
+    for fold in fold_plan.split(frames, 4, gap, eval_frames=2):
         pos = {k: positions(frames, fold[k]) for k in ("test", "eval", "train")}
         for a, b in (("test", "train"), ("test", "eval"), ("eval", "train")):
             nearest = min(abs(p - q) for p in pos[a] for q in pos[b])
@@ -64,7 +68,7 @@ def test_the_gap_separates_every_two_sets_of_a_fold(gap):
 
 def test_no_test_frame_in_any_folds_training_or_eval_and_eval_far_from_the_test_block():
     frames = list(range(0, 120, 10))
-    split = crossval.split(frames, 3, 1, eval_frames=1)
+    split = fold_plan.split(frames, 3, 1, eval_frames=1)
     assert [f["test"] for f in split] == [[0, 10, 20, 30], [40, 50, 60, 70], [80, 90, 100, 110]]
     assert [f["eval"] for f in split] == [[110], [110], [0]]  # the end farther from the test block
     assert [f["train"] for f in split] == [[50, 60, 70, 80, 90], [0, 10, 20, 90], [20, 30, 40, 50, 60]]
@@ -85,7 +89,7 @@ def test_no_test_frame_in_any_folds_training_or_eval_and_eval_far_from_the_test_
 )
 def test_impossible_splits_are_refused_naming_the_key(folds, gap, eval_frames, key, words):
     with pytest.raises(ConfigError) as error:
-        crossval.split(list(range(0, 120, 10)), folds, gap, eval_frames)
+        fold_plan.split(list(range(0, 120, 10)), folds, gap, eval_frames)
     assert key in str(error.value) and words in str(error.value), str(error.value)
 
 
@@ -98,7 +102,7 @@ def cv_config(cv: dict) -> dict:
 def test_cv_is_off_by_default_and_adds_no_job():
     config = load_config(TEST_CONFIG)
     assert config["cv"] == {"folds": None, "gap": 0, "eval_frames": 1}
-    assert crossval.folds_of(config) == []
+    assert fold_plan.folds_of(config) == []
     jobs = dag.study_jobs(config)
     assert all(jobs[rule] == [] for rule in ("cv_pack_h5", "cv_train", "cv_upscale", "cv_score", "cv_tables"))
     assert (dag.RESULTS, dag.CV_SPLIT) not in dag.frame_sets(config)
@@ -106,9 +110,9 @@ def test_cv_is_off_by_default_and_adds_no_job():
 
 def test_the_split_range_defaults_to_the_study_frames_together():
     config = cv_config({"folds": 2})
-    assert crossval.split_range(config) == [0, 10, 30, 100, 110]  # train, eval, test in time order
-    assert crossval.range_source(config) == "frames.train, .eval and .test together"
-    folds = crossval.folds_of(config)
+    assert fold_plan.split_range(config) == [0, 10, 30, 100, 110]  # train, eval, test in time order
+    assert fold_plan.range_source(config) == "frames.train, .eval and .test together"
+    folds = fold_plan.folds_of(config)
     assert [f["test"] for f in folds] == [[0, 10, 30], [100, 110]]
 
 
@@ -123,16 +127,15 @@ def test_the_schema_refuses_bad_cv_values_naming_the_key():
 def test_a_split_range_past_the_video_is_refused_before_any_job():
     config = cv_config({"folds": 2, "frames": {"start": 0, "stop": 5000, "step": 100}})
     with pytest.raises(ConfigError, match=r"cv.frames: frame 4900 is split .* holds about 132 frames"):
-        crossval.check(config, approx_frames=132)
+        fold_plan.check(config, approx_frames=132)
 
 
 def test_cv_frames_in_seconds_get_frame_numbers():
     config = cv_config({"folds": 2, "frames": {"start_s": 0, "stop_s": 2, "every_s": 0.5}})
-    crossval.resolve_frame_times(config, 25.0)
-    assert crossval.split_range(config) == [0, 12, 25, 38]
-    bad = cv_config({"folds": 2, "frames": {"start_s": 0, "stop_s": 2}})
-    with pytest.raises(ConfigError, match="video.fps: .* set fps .cv.frames is given in seconds"):
-        crossval.resolve_frame_times(bad, "video.fps: frames are given in seconds ...: set fps")
+    assert resolve_times(config["cv"]["frames"], "cv.frames", 25.0) is None
+    assert fold_plan.split_range(config) == [0, 12, 25, 38]
+    both = {"start": 0, "start_s": 0, "stop_s": 2}
+    assert resolve_times(both, "cv.frames", 25.0).startswith("cv.frames: give frame numbers")
 
 
 def test_snakemake_refuses_an_impossible_split_before_any_job(tmp_path):
@@ -181,7 +184,7 @@ def write_fold_scores(root, folds, gains, seeds=(1,)):
 
 
 def test_tables_average_per_fold_then_across_folds(tmp_path):
-    folds = crossval.split(list(range(0, 120, 10)), 3, 1, 1)
+    folds = fold_plan.split(list(range(0, 120, 10)), 3, 1, 1)
     paths = write_fold_scores(tmp_path, folds, {"bicubic": 0.0, "default": 1.0, "elu": 0.5}, seeds=(1, 2))
     settings = {"where": "cv.frames", "n_frames": 12, "first": 0, "last": 110, "gap": 1}
     out = crossval.write_cv_tables(paths, folds, ["default", "elu"], "default", tmp_path / "tables", settings)
@@ -206,7 +209,7 @@ def test_tables_average_per_fold_then_across_folds(tmp_path):
 
 
 def test_two_folds_print_no_interval_and_say_why(tmp_path):
-    folds = crossval.split(list(range(0, 60, 10)), 2, 0, 1)
+    folds = fold_plan.split(list(range(0, 60, 10)), 2, 0, 1)
     paths = write_fold_scores(tmp_path, folds, {"bicubic": 0.0, "default": 1.0})
     settings = {"where": "cv.frames", "n_frames": 6, "first": 0, "last": 50, "gap": 0}
     crossval.write_cv_tables(paths, folds, ["default"], "default", tmp_path, settings)
@@ -217,7 +220,7 @@ def test_two_folds_print_no_interval_and_say_why(tmp_path):
 
 
 def test_the_fold_comes_from_the_file_not_its_path(tmp_path):
-    folds = crossval.split(list(range(0, 60, 10)), 2, 0, 1)
+    folds = fold_plan.split(list(range(0, 60, 10)), 2, 0, 1)
     paths = write_fold_scores(tmp_path, folds, {"bicubic": 0.0, "default": 1.0})
     table = pd.read_csv(paths[0]).drop(columns="fold")
     table.to_csv(paths[0], index=False)
@@ -237,7 +240,7 @@ def test_score_fold_writes_the_fold_as_a_column(tmp_path):
     table = pd.read_csv(tmp_path / "x.csv")
     assert table.columns[0] == "fold" and table["fold"].tolist() == [4, 4] and len(rows) == 2
     assert table["frame"].tolist() == [10, 20] and (table["psnr_y"] == np.inf).all()
-    assert set(METRICS) <= set(table.columns)
+    assert set(metric_names()) <= set(table.columns)
 
 
 # --- Snakemake ----------------------------------------------------------------------------
@@ -315,9 +318,9 @@ def cv_run(tmp_path_factory):
 def test_cv_config_runs_end_to_end(cv_run):
     workdir, config, result = cv_run
     assert result.returncode == 0, explain(result)
-    folds = crossval.folds_of(config)
+    folds = fold_plan.folds_of(config)
     assert len(folds) == 3
-    assert png_ids(workdir / "results/frames/cv") == crossval.split_range(config)
+    assert png_ids(workdir / "results/frames/cv") == fold_plan.split_range(config)
     for fold in folds:
         root = workdir / f"results/cv/fold{fold['fold']}"
         for variant in config["variants"]:

@@ -17,17 +17,13 @@ import pytest
 import skimage.data
 import torch
 from conftest import REPO
-from srstudy.models import build_model, receptive_radius, set_tf32
-from srstudy.train import (
-    TrainingDiverged,
-    TrainSteps,
-    grad_scaler,
-    make_optimizer,
-    resolve_step_mode,
-    sample_patches,
-    train,
-)
-from srstudy.upscale import infer_tiled, prepare_for_inference
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.device import set_tf32
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference
+from srstudy.train.loop import TrainingDiverged, train
+from srstudy.train.patches import sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode
 from test_steps import poison_frame
 from test_train import SPEC, h5_sets, run  # noqa: F401 (h5_sets is a fixture)
 
@@ -166,7 +162,7 @@ def gpu_uuids() -> list[str]:
 
 
 PLACED = (
-    "import json, sys, torch; from srstudy.slots import place_on_gpu; "
+    "import json, sys, torch; from srstudy.base.gpu_slots import place_on_gpu; "
     "gpu = place_on_gpu(sys.argv[1]); props = torch.cuda.get_device_properties(0); "
     "uuid = str(props.uuid).lower().removeprefix('gpu-'); "
     "out = {'gpu': gpu, 'count': torch.cuda.device_count(), 'uuid': uuid}; "

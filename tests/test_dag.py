@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TEST_CONFIG, explain, load_config, snakemake
-from srstudy import dag
-from srstudy.codedeps import code_inputs, import_closure
+from srstudy.plan import dag
+from srstudy.plan.codedeps import code_inputs, import_closure
 from test_reruns import planned_jobs
 
 SCRIPTS = REPO / "workflow/scripts"
@@ -61,7 +61,7 @@ def test_relative_imports_and_names_inside_modules(tmp_path):
 
 def test_code_inputs_are_relative_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
-    assert "workflow/scripts/srstudy/images.py" in code_inputs(SCRIPTS / "score.py", SCRIPTS)
+    assert "workflow/scripts/srstudy/base/files.py" in code_inputs(SCRIPTS / "score.py", SCRIPTS)
     elsewhere = code_inputs(SCRIPTS / "score.py", SCRIPTS, start=tmp_path)
     assert all(not os.path.isabs(path) for path in elsewhere)
     assert {(tmp_path / path).resolve() for path in elsewhere} == {

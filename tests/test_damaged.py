@@ -4,10 +4,10 @@ and the output to delete before rerunning, never a bare decoder traceback."""
 import numpy as np
 import pytest
 import torch
-from srstudy.dataset import pack, read_frames
-from srstudy.degrade import degrade_frames
-from srstudy.images import DamagedFile, frame_name, output_holding, read_rgb, write_png
-from srstudy.upscale import load_checkpoint
+from srstudy.base.frames import DamagedFile, frame_name, output_holding, read_rgb, write_png
+from srstudy.nets.checkpoint import load_checkpoint
+from srstudy.stages.dataset import pack, read_frames
+from srstudy.stages.degrade import degrade_frames
 
 FRAMES = [0, 1]
 

@@ -3,9 +3,10 @@
 import h5py
 import numpy as np
 import pytest
-from srstudy.dataset import CHUNK_SIDE, pack, read_frames, y_plane
-from srstudy.degrade import degrade_frames
-from srstudy.images import Y_FORMULA, frame_name, modcrop, read_rgb, rgb_to_y
+from srstudy.base.colour import Y_FORMULA, rgb_to_y
+from srstudy.base.frames import frame_name, modcrop, read_rgb
+from srstudy.stages.dataset import CHUNK_SIDE, pack, read_frames, y_plane
+from srstudy.stages.degrade import degrade_frames
 
 # Y = 16 + (65.738 R + 129.057 G + 25.064 B) / 256, worked out by hand:
 #   white: 16 + 219.859 * 255 / 256 = 16 + 56064.045 / 256 = 235.000176 (nominal 235)

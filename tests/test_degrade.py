@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import BBB_FRAMES, SYNTHETIC_FRAMES
 from PIL import Image
-from srstudy.degrade import MIN_LR_SIDE, FrameSizeError, check_frame_size, degrade, degrade_frames
-from srstudy.images import frame_name, modcrop, read_rgb
+from srstudy.base.frames import frame_name, modcrop, read_rgb
+from srstudy.stages.degrade import MIN_LR_SIDE, FrameSizeError, check_frame_size, degrade, degrade_frames
 
 SCALES = [2, 3, 4, 6, 8]
 

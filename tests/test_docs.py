@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 from conftest import REPO, SCHEMA
-from srstudy.configdoc import render, undocumented
+from srstudy.plan.configdoc import render, undocumented
 
 
 def test_every_config_key_has_a_description():
@@ -15,7 +15,7 @@ def test_every_config_key_has_a_description():
 
 def test_config_readme_is_generated_from_the_schema():
     assert (REPO / "config/README.md").read_text() == render(SCHEMA), (
-        "config/README.md is out of date: PYTHONPATH=workflow/scripts .venv/bin/python -m srstudy.configdoc "
+        "config/README.md is out of date: PYTHONPATH=workflow/scripts .venv/bin/python -m srstudy.plan.configdoc "
         "> config/README.md"
     )
 
@@ -52,11 +52,11 @@ def test_run_sh_help_lists_commands_and_every_environment_variable():
 
 
 def test_run_sh_help_lists_every_stage_target():
-    from srstudy.dag import STAGES
+    from srstudy.plan.dag import STAGES
 
     result = subprocess.run(["bash", str(REPO / "run.sh"), "help"], capture_output=True, text=True, timeout=30)
     listed = result.stdout.split("stage targets for `study`")[1].split("\n\n")[0].splitlines()
-    assert f"  {' '.join(STAGES)}" in listed, "run.sh help: list the stages of srstudy/dag.py, in order"
+    assert f"  {' '.join(STAGES)}" in listed, "run.sh help: list the stages of srstudy/plan/dag.py, in order"
 
 
 def test_license_matches_pyproject():

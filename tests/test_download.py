@@ -1,4 +1,4 @@
-"""srstudy.video.download against a real HTTP server on 127.0.0.1 (nothing mocked)."""
+"""srstudy.stages.video.download against a real HTTP server on 127.0.0.1 (nothing mocked)."""
 
 import functools
 import hashlib
@@ -11,7 +11,7 @@ import threading
 import pytest
 import yaml
 from conftest import REPO, TEST_CONFIG
-from srstudy.video import VideoError, download
+from srstudy.stages.video import VideoError, download
 
 PAYLOAD = bytes(range(256)) * 4099  # ~1 MB: more than one read block
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

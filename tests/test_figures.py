@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from conftest import SCHEMA
 from PIL import Image
-from srstudy import figures
-from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
-from srstudy.images import frame_name, modcrop, write_png
-from srstudy.metrics import mse_uint8, psnr_from_mse, write_scores
+from srstudy.base.frames import frame_name, modcrop, write_png
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.preflight import check_semantics, check_videos
+from srstudy.report import figures
+from srstudy.stages.metrics import mse_uint8, psnr_from_mse, write_scores
 
 RNG = np.random.default_rng(7)
 
@@ -63,18 +65,18 @@ def test_crop_box_outside_the_frame_is_an_error(frames, tmp_path):
         )
 
 
-def test_tile_psnr_by_hand():
+def test_cell_psnr_by_hand():
     hr = np.zeros((20, 30, 3), np.uint8)
     sr = hr.copy()
     sr[:10, :10] = 10  # tile (0, 0): MSE 100
     sr[10:, 20:] = 1  # tile (1, 2): MSE 1
-    grid = figures.tile_psnr(hr, sr, 10)
+    grid = figures.cell_psnr(hr, sr, 10)
     assert grid.shape == (2, 3)
     assert grid[0, 0] == pytest.approx(10 * math.log10(255**2 / 100))
     assert grid[1, 2] == pytest.approx(10 * math.log10(255**2))
     assert np.isinf(grid[0, 1])
     # a partial edge tile is left out
-    assert figures.tile_psnr(hr[:, :25], sr[:, :25], 10).shape == (2, 2)
+    assert figures.cell_psnr(hr[:, :25], sr[:, :25], 10).shape == (2, 2)
 
 
 def test_psnr_map(frames, tmp_path):
@@ -85,7 +87,7 @@ def test_psnr_map(frames, tmp_path):
         model_path=paths["default"],
         bicubic_path=paths["bicubic"],
         scale=scale,
-        tile=40,
+        cell=40,
         out=out,
         label="default",
     )
@@ -158,7 +160,7 @@ def test_report_defaults(test_config):
     assert config["report"] == {
         "comparisons": {"all_variants": {"title": None, "reference": None, "variants": None}},
         "crops": [],
-        "psnr_map": {"frame": None, "tile": 128},
+        "psnr_map": {"frame": None, "cell": 128},
         "statistics": {"block_length": None, "resamples": 10000, "seed": 0},
         "convergence": {"last_quarter_gain_db": 0.1},
         "thesis_reported": {},

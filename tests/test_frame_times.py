@@ -3,7 +3,10 @@
 import pytest
 import yaml
 from conftest import SCHEMA, explain, png_ids, snakemake
-from srstudy.config import ConfigError, check_semantics, frame_ids, frames_at_times, validate_schema
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.frames import frame_ids, frames_at_times
+from srstudy.plan.preflight import check_semantics
 
 
 def test_frames_at_times_by_hand():
@@ -73,7 +76,7 @@ def test_time_based_sets_through_snakemake(tmp_path, synthetic_clip):
     configfile.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path, "--cores", "1", configfile=configfile, targets=["frames"])
     assert result.returncode == 0, explain(result)
-    # each frame set is its own folder (srstudy.dag: frames_of gets the resolved numbers)
+    # each frame set is its own folder (srstudy.plan.dag: frames_of gets the resolved numbers)
     assert png_ids(tmp_path / "results/frames/train") == [0, 2, 4]
     assert png_ids(tmp_path / "results/frames/eval") == [7, 8]
     assert png_ids(tmp_path / "results/frames/test") == [9, 10, 11]

@@ -4,11 +4,12 @@ a member whose loss turns NaN leaves the others untouched."""
 
 import pytest
 import torch
-from srstudy.archs import arch_of
-from srstudy.fusednet import CONV_KINDS, FusedNet, fusion_key
-from srstudy.fusedsteps import FusedSteps, StackedAdam, member_lrs
-from srstudy.models import build_model
-from srstudy.train import epoch_origins, gather, make_optimizer, unit
+from srstudy.nets.build import build_model
+from srstudy.nets.fused import CONV_KINDS, FusedNet, fusion_key
+from srstudy.nets.registry import arch_of
+from srstudy.train.fused_steps import FusedSteps, StackedAdam, member_lrs
+from srstudy.train.patches import epoch_origins, gather, unit
+from srstudy.train.steps import make_optimizer
 
 CPU = torch.device("cpu")
 # float32: the largest weight difference after STEPS Adam steps from identical starts; the

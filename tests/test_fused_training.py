@@ -14,12 +14,14 @@ import pandas as pd
 import pytest
 import skimage.data
 import torch
-from srstudy.dataset import pack
-from srstudy.degrade import degrade_frames
-from srstudy.fusedtrain import Member, train_group
-from srstudy.images import frame_name, write_png
-from srstudy.train import Interrupted, TrainingDiverged, train
-from srstudy.upscale import infer_tiled, inference_model
+from srstudy.base.frames import frame_name, write_png
+from srstudy.nets.checkpoint import inference_model
+from srstudy.nets.tiling import infer_tiled
+from srstudy.stages.dataset import pack
+from srstudy.stages.degrade import degrade_frames
+from srstudy.train.fused import Member, train_group
+from srstudy.train.loop import TrainingDiverged, train
+from srstudy.train.resume import Interrupted
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 16}, {"kernel": 5, "channels": 8}, {"kernel": 5, "channels": 1}],

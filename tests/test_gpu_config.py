@@ -6,7 +6,9 @@ import re
 
 import yaml
 from conftest import REPO, SCHEMA, explain, snakemake
-from srstudy.config import check_semantics, validate_schema, variant_spec
+from srstudy.plan.config import validate_schema
+from srstudy.plan.preflight import check_semantics
+from srstudy.plan.variants import variant_spec
 
 GPU = REPO / "config/gpu.yaml"
 THESIS = REPO / "config/thesis.yaml"

@@ -4,8 +4,8 @@ import os
 import select
 import time
 
-from srstudy import jobs
-from srstudy.jobs import progress_bar
+from srstudy.base import joblog
+from srstudy.base.joblog import progress_bar
 
 
 def test_a_log_file_gets_a_few_whole_lines(tmp_path):
@@ -23,7 +23,7 @@ def test_a_log_file_gets_a_few_whole_lines(tmp_path):
 
 
 def test_a_log_file_gets_a_line_every_interval(tmp_path, monkeypatch):
-    monkeypatch.setattr(jobs, "LOG_INTERVAL", 0.05)
+    monkeypatch.setattr(joblog, "LOG_INTERVAL", 0.05)
     log = tmp_path / "job.log"
     with open(log, "w") as stream:
         for _ in progress_bar(range(40), file=stream):

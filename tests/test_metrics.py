@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from srstudy import metrics
-from srstudy.images import frame_name, modcrop, read_rgb, write_png
+from srstudy.base.frames import frame_name, modcrop, read_rgb, write_png
+from srstudy.stages import metrics
 
 RNG = np.random.default_rng(4)
 
@@ -99,7 +99,7 @@ def test_psnr_y_uses_the_bt601_formula_and_crop():
 
 def test_y_conversion_matches_the_reference_formula():
     rgb = random_rgb(20, 20)
-    from srstudy.images import rgb_to_y
+    from srstudy.base.colour import rgb_to_y
 
     np.testing.assert_allclose(rgb_to_y(rgb), reference_y(rgb), atol=1e-12)
     assert rgb_to_y(np.zeros((1, 1, 3)))[0, 0] == pytest.approx(16)
@@ -175,7 +175,7 @@ def test_score_pair_modcrops_the_ground_truth():
     sr = noisy(modcrop(hr, 3), 8)
     scores = metrics.score_pair(hr, sr, 3)
     assert scores["psnr_rgb"] == pytest.approx(peak_signal_noise_ratio(modcrop(hr, 3), sr, data_range=255))
-    assert set(scores) == set(metrics.METRICS)
+    assert set(scores) == set(metrics.metric_names())
 
 
 # --- a folder --------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_score_folder_writes_one_row_per_frame_and_seed(folders, tmp_path, threa
     )
     with open(out) as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == list(metrics.COLUMNS)
+    assert list(rows[0]) == list(metrics.score_columns())
     assert [(int(r["frame"]), int(r["seed"])) for r in rows] == [(f, s) for s in (1, 7) for f in frames]
     assert {(r["scale"], r["method"], r["test_set"]) for r in rows} == {("2", "srcnn", "study")}
     for row in rows:

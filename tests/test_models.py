@@ -4,17 +4,13 @@ import pytest
 import torch
 import yaml
 from conftest import REPO, SCHEMA
-from srstudy.config import validate_schema, variant_spec
-from srstudy.models import (
-    ACTIVATIONS,
-    build_model,
-    macs_per_pixel,
-    model_spec,
-    parameter_count,
-    parameter_groups,
-    receptive_radius,
-    select_device,
-)
+from srstudy.nets.arch import conv_macs, receptive_radius
+from srstudy.nets.build import build_model, parameter_count, parameter_groups
+from srstudy.nets.device import select_device
+from srstudy.nets.layers import ACTIVATIONS
+from srstudy.nets.registry import model_spec
+from srstudy.plan.config import validate_schema
+from srstudy.plan.variants import variant_spec
 
 DEFAULT_LAYERS = [{"kernel": 9, "channels": 64}, {"kernel": 5, "channels": 32}, {"kernel": 5, "channels": 1}]
 
@@ -54,10 +50,10 @@ def test_thesis_variants_parameter_counts(configs, name):
 
 
 def test_macs_per_pixel_counts_every_weight_once():
-    assert macs_per_pixel(DEFAULT_LAYERS) == 81 * 64 + 25 * 64 * 32 + 25 * 32
+    assert conv_macs(DEFAULT_LAYERS) == 81 * 64 + 25 * 64 * 32 + 25 * 32
     model = build_model({"layers": DEFAULT_LAYERS, "activation": "relu"})
     weights = sum(p.numel() for name, p in model.named_parameters() if name.endswith("weight"))
-    assert macs_per_pixel(DEFAULT_LAYERS) == weights
+    assert conv_macs(DEFAULT_LAYERS) == weights
 
 
 def test_configs_carry_the_thesis_variants(configs):

@@ -36,16 +36,23 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_SPEC, REPO, SCHEMA, explain, make_lavfi_clip, png_ids, rename_key, set_key, snakemake
-from srstudy import about, crossval, dag, figures, metrics, search, tables, upscale, videos
-from srstudy.config import ConfigError, check_semantics, check_videos, validate_schema
-from srstudy.dataset import pack
-from srstudy.degrade import degrade, degrade_frames
-from srstudy.images import DiskFullError, atomic_file, check_free_space, frame_name, read_rgb, write_png
-from srstudy.jobs import DEBUG_ENV
-from srstudy.models import build_model
-from srstudy.train import LOG_COLUMNS, save_atomic, train, write_log
-from srstudy.upscale import CheckpointMismatch, load_checkpoint
-from srstudy.video import VideoError, download, extract_frames, probe, read_manifest, resolve_video
+from srstudy.base import files
+from srstudy.base.files import DiskFullError, atomic_file, check_free_space
+from srstudy.base.frames import frame_name, read_rgb, write_png
+from srstudy.base.joblog import DEBUG_ENV
+from srstudy.nets.build import build_model
+from srstudy.nets.checkpoint import CheckpointMismatch, load_checkpoint
+from srstudy.plan import dag
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.preflight import check_semantics, check_videos
+from srstudy.report import about, crossval, figures
+from srstudy.stages import encode, inference, metrics
+from srstudy.stages.dataset import pack
+from srstudy.stages.degrade import degrade, degrade_frames
+from srstudy.stages.video import VideoError, download, extract_frames, probe, read_manifest, resolve_video
+from srstudy.train.loop import LOG_COLUMNS, train, write_log
+from srstudy.train.resume import save_atomic
 
 TRACEBACK = "Traceback (most recent call last)"
 TINY = {
@@ -209,7 +216,7 @@ def test_debug_flag_shows_where_a_config_error_was_raised(tmp_path, test_config)
     assert result.returncode == 1, explain(result)
     output = result.stdout + result.stderr  # Snakemake reports its own errors on stdout
     assert all(line in output for line in expected), explain(result)
-    assert 'srstudy/config.py", line' in output, explain(result)
+    assert 'srstudy/plan/config.py", line' in output, explain(result)
 
 
 # --- videos -------------------------------------------------------------------------
@@ -355,7 +362,7 @@ def test_path_with_shell_characters_is_never_interpreted(tmp_path, synthetic_cli
 
 # A training run in a child process, as the train job runs it: train.h5 eval.h5 spec model log.
 TRAIN = (
-    "import sys, json; from srstudy.train import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), seed=123, "
+    "import sys, json; from srstudy.train.loop import train; train(*sys.argv[1:3], json.loads(sys.argv[3]), seed=123, "
     "scale=2, model_path=sys.argv[4], log_path=sys.argv[5], device='cpu', threads=1, progress=False, name='tiny')"
 )
 SLOW_EPOCHS = 3
@@ -402,7 +409,7 @@ def test_diverging_training_fails_naming_variant_scale_and_epoch(study):
     assert "Error in rule train" in result.stderr  # Snakemake counts the job as failed ...
     assert not model.parent.exists() or not list(model.parent.iterdir())  # ... and nothing is left
     logged = (workdir / log).read_text()
-    assert TRACEBACK in logged and "srstudy.train.TrainingDiverged: variant 'boom'" in logged
+    assert TRACEBACK in logged and "srstudy.train.loop.TrainingDiverged: variant 'boom'" in logged
 
 
 def test_snakemake_killed_mid_training_resumes_on_rerun(study):
@@ -549,7 +556,7 @@ def _writers(inputs: dict) -> dict:
     """Each case's writer: the package function a rule calls, writing ``final``."""
     root, frames, degraded, rows = inputs["root"], inputs["frames"], inputs["degraded"], range(3000)
     log_rows = [{"epoch": i, "loss": 0.1, "eval_psnr_y": 30.0, "seconds": 1.0, "lr": 1e-3} for i in rows]
-    score_rows = [dict.fromkeys(metrics.COLUMNS, 1.5) | {"seed": None} for _ in rows]
+    score_rows = [dict.fromkeys(metrics.score_columns(), 1.5) | {"seed": None} for _ in rows]
     return {
         "frame png": lambda final: write_png(final, noise(256, 256)),
         "frames folder": lambda final: extract_frames(inputs["clip"], [0, 1, 2], final, threads=2),
@@ -560,20 +567,20 @@ def _writers(inputs: dict) -> dict:
         "training log": lambda final: write_log(log_rows, final),
         "scores csv": lambda final: metrics.write_scores(final, score_rows),
         "fold scores csv": lambda final: crossval.write_fold_scores(final, [{"fold": 0, **r} for r in score_rows]),
-        "table csv": lambda final: tables.write_csv(pd.DataFrame(np.random.default_rng(0).random((3000, 6))), final),
-        "table text": lambda final: tables.write_text(final, "| variant | psnr |\n" * 5000),
+        "table csv": lambda final: files.write_csv(final, pd.DataFrame(np.random.default_rng(0).random((3000, 6)))),
+        "table text": lambda final: files.write_text(final, "| variant | psnr |\n" * 5000),
         "figure": lambda final: figures.save(_figure(), final),
-        "upscaled folder": lambda final: upscale.upscale_test_sets(
+        "upscaled folder": lambda final: inference.upscale_test_sets(
             root / "tiny.pt", [(degraded / "bicubic", [0, 1], final)], spec=TINY, scale=2, device="cpu"
         ),
         "downloaded video": lambda final: download((root / "blob.bin").as_uri(), final),
-        "video": lambda final: videos.encode_frames(frames, [0, 1], final, fps=1),
-        "video page": lambda final: videos.video_page(root / "blob.bin", final, "a video"),
+        "video": lambda final: encode.encode_frames(frames, [0, 1], final, fps=1),
+        "video page": lambda final: encode.video_page(root / "blob.bin", final, "a video"),
         # A long commit string makes the page larger than the limit.
         "about page": lambda final: about.write_about(final, [root / "tiny.pt"], "0123456789abcdef" * 2000),
-        "search trials csv": lambda final: search.write_csv([{"trial": i, "eval_psnr_y": 30.5} for i in rows], final),
+        "search trials csv": lambda final: files.write_csv(final, [{"trial": i, "eval_psnr_y": 30.5} for i in rows]),
         "search text": lambda final: _write_text(final, json.dumps([{"trial": i} for i in rows])),
-        "timing json": lambda final: upscale.write_timing(final, {"ms": [0.5 for _ in rows]}),
+        "timing json": lambda final: inference.write_timing(final, {"ms": [0.5 for _ in rows]}),
     }
 
 
@@ -610,7 +617,7 @@ FULL_DISK = {
 }
 
 # What every job rule writes, by the cases above; the rules are those the workflow
-# declares (srstudy/dag.py), checked below against the rule files.
+# declares (srstudy/plan/dag.py), checked below against the rule files.
 RULE_OUTPUTS = {
     "download_video": ["downloaded video"],
     "extract_frames": ["frames folder", "frame png"],
@@ -705,7 +712,9 @@ def test_full_disk_leaves_no_partial_output(full_disk, case):
 
 def test_every_rule_output_is_covered_by_the_full_disk_cases():
     sources = [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]
-    rules = {name for path in sources for name in re.findall(r"^\s*rule (\w+):", path.read_text(), re.MULTILINE)}
+    # Rules written out, and rules derived from another (use rule X as Y with:).
+    pattern = r"^\s*(?:rule (\w+):|use rule \w+ as (\w+) with:)"
+    rules = {a or b for path in sources for a, b in re.findall(pattern, path.read_text(), re.MULTILINE)}
     declared = {*dag.JOB_RULES, *dag.ON_DEMAND_RULES}
     assert rules == declared | {"all"}  # the stage targets are generated, unnamed in the files
     assert set(RULE_OUTPUTS) == declared
@@ -716,8 +725,8 @@ def test_every_rule_output_is_covered_by_the_full_disk_cases():
 WRITE_METHODS = {"to_csv", "savefig", "write_text", "write_bytes", "save", "to_hdf", "to_parquet", "to_json"}
 ATOMIC = {"atomic_file", "atomic_directory"}
 NOT_OUTPUTS = {
-    ("srstudy/jobs.py", "open"),  # a job's log: written as the job runs
-    ("srstudy/train.py", "save"),  # torch.save into memory; the bytes then go through atomic_file
+    ("srstudy/base/joblog.py", "open"),  # a job's log: written as the job runs
+    ("srstudy/train/resume.py", "save"),  # torch.save into memory; the bytes then go through atomic_file
 }
 
 
@@ -760,12 +769,14 @@ def test_every_file_write_goes_through_an_atomic_writer():
 KILLED_WRITERS = {
     # case: (child code, final name, done when the writer is under way)
     "frames folder (extract_frames)": (
-        "import sys; from srstudy.video import extract_frames as x; x(sys.argv[1], list(range(60)), sys.argv[2])",
+        "import sys; from srstudy.stages.video import extract_frames as x; "
+        "x(sys.argv[1], list(range(60)), sys.argv[2])",
         "frames",
         lambda out: any(len(list(tmp.glob("*.png"))) >= 2 for tmp in leftovers(out.parent, out.name)),
     ),
     "h5 set (pack)": (
-        "import sys; from srstudy.dataset import pack; pack(sys.argv[3], sys.argv[4], list(range(24)), 2, sys.argv[2])",
+        "import sys; from srstudy.stages.dataset import pack; "
+        "pack(sys.argv[3], sys.argv[4], list(range(24)), 2, sys.argv[2])",
         "train.h5",
         lambda out: any(tmp.stat().st_size > 0 for tmp in leftovers(out.parent, out.name)),
     ),
@@ -885,7 +896,7 @@ def test_h5_pack_refuses_to_start_without_the_space_it_needs(tmp_path):
 
 # --- errors: one or two lines, the traceback in the log ----------------------------------
 
-FAILING_JOB = "from srstudy.jobs import logged\nwith logged({log!r}):\n    print('working')\n    {fail}\n"
+FAILING_JOB = "from srstudy.base.joblog import logged\nwith logged({log!r}):\n    print('working')\n    {fail}\n"
 
 
 @pytest.mark.parametrize(
@@ -893,7 +904,7 @@ FAILING_JOB = "from srstudy.jobs import logged\nwith logged({log!r}):\n    print
     [
         ("raise RuntimeError('disk on fire\\nmore detail')", "error: RuntimeError: disk on fire"),
         (
-            "from srstudy.video import probe; probe('/no/such/video.mp4')",
+            "from srstudy.stages.video import probe; probe('/no/such/video.mp4')",
             "error: video '/no/such/video.mp4' does not exist",
         ),
     ],

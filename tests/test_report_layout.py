@@ -4,12 +4,12 @@ import numpy as np
 import torch
 from conftest import REPO
 from PIL import Image
-from srstudy import figures
-from srstudy.about import git_commit, write_about
-from srstudy.images import frame_name, write_png
-from srstudy.metrics import write_scores
-from srstudy.models import build_model
-from srstudy.train import save_atomic
+from srstudy.base.frames import frame_name, write_png
+from srstudy.nets.build import build_model
+from srstudy.report import figures
+from srstudy.report.about import git_commit, write_about
+from srstudy.stages.metrics import write_scores
+from srstudy.train.resume import save_atomic
 
 RNG = np.random.default_rng(11)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import TEST_CONFIG, explain, load_config, snakemake
-from srstudy import dag
+from srstudy.plan import dag
 
 
 def planned_jobs(workdir: Path, configfile: Path, targets=()) -> dict[str, list[dict]]:

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import explain
-from srstudy import figures
-from srstudy.config import frame_ids
-from srstudy.dataset import bicubic_eval_psnr
-from srstudy.images import psnr_from_mse, read_rgb
-from srstudy.run_summary import convergence, precision_text
+from srstudy.base.colour import psnr_from_mse
+from srstudy.base.frames import read_rgb
+from srstudy.plan.frames import frame_ids
+from srstudy.report import figures
+from srstudy.report.run_summary import convergence, precision_text
+from srstudy.stages.dataset import bicubic_eval_psnr
 
 
 def log_of(psnr):

@@ -17,8 +17,13 @@ import pytest
 import torch
 import yaml
 from conftest import REPO, SCHEMA, explain, snakemake
-from srstudy.config import ConfigError, check_semantics, nearest_scale, resolve_spec, validate_schema
-from srstudy.search import counted, grid_space, load_study, run_worker, suggest, summarize, trial_count
+from srstudy.nets.registry import resolve_spec
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.preflight import check_semantics
+from srstudy.plan.variants import nearest_scale
+from srstudy.report.trials import load_study, summarize
+from srstudy.search.worker import counted, grid_space, run_worker, suggest, trial_count
 from test_train import SCALE, SPEC, h5_sets  # noqa: F401 (fixture)
 
 SEARCH = {
@@ -149,7 +154,7 @@ def test_a_pruned_trial_stops_after_its_first_epoch(h5_sets, tmp_path):  # noqa:
 WORKER = """
 import sys
 import threading
-from srstudy.search import run_worker
+from srstudy.search.worker import run_worker
 import json
 search, defaults = json.loads(sys.argv[4]), json.loads(sys.argv[5])
 run_worker(sys.argv[1], sys.argv[2], sys.argv[3], name="srch", scale=3, search=search, defaults=defaults,
@@ -259,7 +264,7 @@ def test_a_stop_signal_during_a_trial_stops_the_worker_and_the_rerun_recovers_it
     """SIGTERM (scancel, a time limit) while a trial trains: train() saves and raises
     Interrupted, which stops the worker (its job fails); the rerun worker fails that
     trial, queues its settings again and finishes the study."""
-    from srstudy.train import Interrupted
+    from srstudy.train.resume import Interrupted
 
     journal, scratch = tmp_path / "journal.log", tmp_path / "scratch"
     search = {**SEARCH, "trials": 1, "budget": {"epochs": 4, "patches_per_epoch": 64}}

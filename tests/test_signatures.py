@@ -4,7 +4,8 @@
 import inspect
 
 import pytest
-from srstudy import costs, figures, metrics, run_summary, tables
+from srstudy.report import costs, figures, run_summary, tables
+from srstudy.stages import metrics
 
 MODULES = [tables, figures, metrics, costs, run_summary]
 MOST_POSITIONAL = 4  # beyond that, callers name what they pass

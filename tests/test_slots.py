@@ -11,10 +11,10 @@ import sys
 
 import pytest
 from conftest import REPO
-from srstudy.slots import gpu_for_slot, jobs_per_gpu, place_on_gpu
+from srstudy.base.gpu_slots import gpu_for_slot, jobs_per_gpu, place_on_gpu
 
 HOLDER = (
-    "import json, os, sys; from srstudy.slots import place_on_gpu; "
+    "import json, os, sys; from srstudy.base.gpu_slots import place_on_gpu; "
     "gpu = place_on_gpu(sys.argv[1]); "
     "print(json.dumps({'gpu': gpu, 'visible': os.environ.get('CUDA_VISIBLE_DEVICES')}), flush=True); "
     "sys.stdin.read()"  # hold the slot until the parent closes stdin

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from srstudy.cluster import fault_report, requeues, submitted_jobs, summary
+from srstudy.report.cluster import fault_report, requeues, submitted_jobs, summary
 
 SCRIPT = Path(__file__).parent / "slurm" / "run_slurm_test.sh"
 # The script bounds each step (apt, pip, daemons, the run) with timeout -s KILL; this is
@@ -142,7 +142,7 @@ def test_check_run_reports_a_job_never_submitted():
     assert any("degrade) was never submitted" in p for p in problems), problems
 
 
-# srstudy.cluster: the workflow's own report of SLURM's requeues (Snakefile onsuccess/onerror).
+# srstudy.report.cluster: the workflow's own report of SLURM's requeues (Snakefile onsuccess/onerror).
 REQUEUE_LOG = """
 Job 10 has been submitted with SLURM jobid 13 (log: /w/.snakemake/slurm_logs/rule_train/2_before_123/13.log).
 Job 9 has been submitted with SLURM jobid 14 (log: /w/.snakemake/slurm_logs/rule_train/2_nodeloss_123/14.log).

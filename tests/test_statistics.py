@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from srstudy import statistics
+from srstudy.report import statistics
 
 DIFFERENCES = np.array([0.3, -0.1, 0.5, 0.2, 0.4, -0.05, 0.25])
 

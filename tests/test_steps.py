@@ -7,18 +7,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from srstudy.models import build_model, parameter_groups
-from srstudy.train import (
-    TrainingDiverged,
-    TrainSteps,
-    grad_scaler,
-    make_optimizer,
-    patch_batches,
-    resolve_step_mode,
-    sample_patches,
-    train,
-    train_step,
-)
+from srstudy.nets.build import build_model, parameter_groups
+from srstudy.train.loop import TrainingDiverged, train
+from srstudy.train.patches import patch_batches, sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode, train_step
 from test_train import SCALE, SPEC, h5_sets, run  # noqa: F401 (h5_sets is a fixture)
 
 CPU = torch.device("cpu")

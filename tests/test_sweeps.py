@@ -6,7 +6,9 @@ import re
 import pytest
 import yaml
 from conftest import SCHEMA, explain, snakemake
-from srstudy.config import ConfigError, expand_sweeps, validate_schema, value_label
+from srstudy.plan.config import validate_schema
+from srstudy.plan.errors import ConfigError
+from srstudy.plan.variants import expand_sweeps, value_label
 
 LAYERS_DEEP = [
     {"kernel": 9, "channels": 64},

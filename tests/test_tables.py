@@ -1,5 +1,5 @@
 """Tables from real score files: row counts, statistics against numpy/scipy and
-srstudy.statistics, the comparison groups, flags and the Markdown/HTML layout."""
+srstudy.report.statistics, the comparison groups, flags and the Markdown/HTML layout."""
 
 import csv
 import math
@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from srstudy import statistics, tables
-from srstudy.metrics import COLUMNS, METRICS, write_scores
+from srstudy.report import compare, statistics, tables
+from srstudy.report import scores as score_tables
+from srstudy.stages.metrics import metric_names, score_columns, write_scores
 
 SCALES = [2, 3]
 VARIANTS = ["default", "sigmoid", "tanh", "low_channels"]
@@ -71,7 +72,7 @@ def written(score_files, tmp_path):
 
 def test_score_file_columns_are_the_documented_ones(score_files):
     with open(score_files[0]) as handle:
-        assert next(csv.reader(handle)) == list(COLUMNS)
+        assert next(csv.reader(handle)) == list(score_columns())
 
 
 def test_summary_has_one_row_per_scale_variant_seed_plus_bicubic(written):
@@ -85,9 +86,9 @@ def test_summary_has_one_row_per_scale_variant_seed_plus_bicubic(written):
         assert at[at["variant"] == "bicubic"]["seed"].isna().all()
         assert sorted(at[at["variant"] == "default"]["seed"]) == [1, 2]
     assert (summary["n_frames"] == len(FRAMES)).all()
-    for column in ["scale", "variant", "seed", "n_frames", *METRICS]:
+    for column in ["scale", "variant", "seed", "n_frames", *metric_names()]:
         assert column in summary
-    for metric in METRICS:
+    for metric in metric_names():
         assert f"{metric}_std" in summary and f"{metric}_ci95" in summary
 
 
@@ -138,8 +139,8 @@ def test_one_seed_comparisons_resample_and_test_frames_in_blocks(written, score_
     out, _ = written
     compared = pd.read_csv(out / "comparisons.csv")
     raw = per_frame_scores(score_files)
-    per_frame = raw.groupby(["scale", "method", "frame"])[list(METRICS)].mean()
-    settings = tables.STATISTICS
+    per_frame = raw.groupby(["scale", "method", "frame"])[list(metric_names())].mean()
+    settings = compare.STATISTICS
     for scale in SCALES:
         for metric in ("psnr_rgb", "ssim_y"):
             x = per_frame.loc[(scale, "tanh")][metric].sort_index()
@@ -185,27 +186,27 @@ def test_holm_adjusts_within_each_table(written):
         tested = family[family["p_value"].notna()]
         members = 3 if group == "all_variants" else 2
         assert len(tested) == 2 * members  # PSNR and SSIM of every member, bicubic not tested
-        assert set(family["metric"].map(tables.convention_of)) == {convention}
+        assert set(family["metric"].map(compare.convention_of)) == {convention}
         np.testing.assert_allclose(tested["p_holm"], statistics.holm(tested["p_value"]))
         assert (tested["n_tests"] == 2 * members).all()
         np.testing.assert_allclose(tested["p_holm_floor"], np.minimum(1, tested["p_min"] * 2 * members))
 
 
 def test_the_statistics_settings_change_the_intervals(score_files, tmp_path):
-    groups = tables.resolve_comparisons(COMPARISONS, VARIANTS, "default")
-    scores = tables.load_scores(score_files)
-    one = tables.compare(scores, groups, {"block_length": 1})
-    two = tables.compare(scores, groups, {"block_length": 2, "seed": 5})
+    groups = compare.resolve_comparisons(COMPARISONS, VARIANTS, "default")
+    scores = score_tables.load_scores(score_files)
+    one = compare.compare(scores, groups, {"block_length": 1})
+    two = compare.compare(scores, groups, {"block_length": 2, "seed": 5})
     assert set(one["block_length"].dropna()) == {1} and set(two["block_length"].dropna()) == {2}
     assert not np.allclose(one["delta_low"].dropna(), two["delta_low"].dropna())
-    three = tables.compare(scores, groups, {"block_length": 3})  # 6 frames are 2 blocks: too few for an interval
+    three = compare.compare(scores, groups, {"block_length": 3})  # 6 frames are 2 blocks: too few for an interval
     assert three[three["unit"] == "frames"]["delta_low"].isna().all()
     assert one["p_min"].dropna().min() == 0.0  # Welch rows
     assert one[one["unit"] == "frames"]["p_min"].dropna().unique().tolist() == [2 / 2**6]
 
 
 def test_resolve_comparisons_defaults():
-    groups = tables.resolve_comparisons(COMPARISONS, VARIANTS, "default")
+    groups = compare.resolve_comparisons(COMPARISONS, VARIANTS, "default")
     assert groups[0]["reference"] == "default"
     assert groups[0]["variants"] == ["sigmoid", "tanh", "low_channels"]
     assert groups[1] == {
@@ -308,12 +309,12 @@ def test_load_scores_rejects_files_without_their_labels(tmp_path):
     bad.parent.mkdir()
     bad.write_text("frame,seed,psnr_rgb,ssim_rgb,psnr_y,ssim_y\n100,1,30,0.9,31,0.9\n")
     with pytest.raises(ValueError, match=r"not a score file, columns \['method', 'scale', 'test_set'\] are missing"):
-        tables.load_scores([bad])
+        score_tables.load_scores([bad])
 
 
 def test_load_scores_reads_labels_from_columns_not_paths(score_files, tmp_path):
     moved = tmp_path / "anywhere.csv"  # a renamed file keeps its meaning
     moved.write_bytes(score_files[-1].read_bytes())
-    scores = tables.load_scores([moved])
+    scores = score_tables.load_scores([moved])
     assert set(scores["scale"]) == {SCALES[-1]} and set(scores["variant"]) == {VARIANTS[-1]}
     assert set(scores["test_set"]) == {"study"}

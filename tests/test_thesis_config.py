@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, SCHEMA
-from srstudy.config import check_semantics, frame_ids, validate_schema, variant_spec
-from srstudy.published import thesis_columns
-from srstudy.video import make_standin, probe
+from srstudy.plan.config import validate_schema
+from srstudy.plan.frames import frame_ids
+from srstudy.plan.preflight import check_semantics
+from srstudy.plan.variants import variant_spec
+from srstudy.report.published import thesis_columns
+from srstudy.stages.video import make_standin, probe
 
 THESIS = REPO / "config/thesis.yaml"
 SNAKEFILE = REPO / "Snakefile"

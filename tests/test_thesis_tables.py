@@ -11,13 +11,16 @@ import pytest
 import torch
 import yaml
 from conftest import BBB_FRAMES, REPO, SCHEMA
-from srstudy import published, tables
-from srstudy.config import frame_ids, validate_schema, variant_spec
-from srstudy.degrade import degrade
-from srstudy.images import THESIS_CODE_DIR, frame_name, read_rgb, write_png
-from srstudy.metrics import THESIS_CODE_METRICS, score_folder
-from srstudy.models import build_model, receptive_radius
-from srstudy.upscale import thesis_code_frame, upscale_frame, upscale_test_sets
+from srstudy.base.frames import THESIS_CODE_DIR, frame_name, read_rgb, write_png
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.plan.config import validate_schema
+from srstudy.plan.frames import frame_ids
+from srstudy.plan.variants import variant_spec
+from srstudy.report import published, tables
+from srstudy.stages.degrade import degrade
+from srstudy.stages.inference import thesis_code_frame, upscale_frame, upscale_test_sets
+from srstudy.stages.metrics import score_folder, thesis_code_names
 
 THESIS = REPO / "config/thesis.yaml"
 SCALES = [2, 8]
@@ -183,7 +186,7 @@ def test_thesis_config_tables_show_thesis_code_and_published_numbers(standin):
 def test_thesis_code_scores_are_of_the_thesis_code_frames(standin):
     config, root = standin
     scores = pd.read_csv(root / "scores/x2/default.csv")
-    assert all(m in scores for m in THESIS_CODE_METRICS)
+    assert all(m in scores for m in thesis_code_names())
     assert "psnr_rgb_thesis_code" not in pd.read_csv(root / "scores/x2/bicubic.csv")
     folder = root / "upscaled/x2/default/seed123"
     frame = frame_ids(config["frames"]["test"])[0]
@@ -228,7 +231,8 @@ def test_thesis_code_frame_is_the_reference_test_scripts_output(bbb_frames_dir):
 
 
 def test_thesis_reported_must_name_variants_and_thesis_columns(test_config):
-    from srstudy.config import ConfigError, check_semantics
+    from srstudy.plan.errors import ConfigError
+    from srstudy.plan.preflight import check_semantics
 
     test_config["report"]["thesis_reported"] = {"default": "Default", "prelu": "ELU"}
     config = validate_schema(test_config, SCHEMA)

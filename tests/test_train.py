@@ -15,20 +15,12 @@ import pytest
 import skimage.data
 import torch
 from conftest import REPO
-from srstudy.dataset import pack, read_frames
-from srstudy.degrade import degrade_frames
-from srstudy.images import frame_name, write_png
-from srstudy.train import (
-    LOG_COLUMNS,
-    Interrupted,
-    SaveClock,
-    TrainingDiverged,
-    gather,
-    grid_patch_count,
-    patch_batches,
-    sample_patches,
-    train,
-)
+from srstudy.base.frames import frame_name, write_png
+from srstudy.stages.dataset import pack, read_frames
+from srstudy.stages.degrade import degrade_frames
+from srstudy.train.loop import LOG_COLUMNS, TrainingDiverged, train
+from srstudy.train.patches import gather, grid_patch_count, patch_batches, sample_patches
+from srstudy.train.resume import Interrupted, SaveClock
 
 SCALE = 3
 SPEC = {
@@ -145,7 +137,7 @@ def test_a_killed_job_resumes_from_its_last_epoch(h5_sets, tmp_path):
     out = tmp_path / "killed"
     out.mkdir()
     code = (
-        "import sys, json; from srstudy.train import train; "
+        "import sys, json; from srstudy.train.loop import train; "
         f"train({str(h5_sets[0])!r}, {str(h5_sets[1])!r}, json.loads(sys.argv[1]), seed=123, scale={SCALE}, "
         f"model_path={str(out / 'model.pt')!r}, log_path={str(out / 'log.csv')!r}, threads=1, progress=False)"
     )

@@ -7,17 +7,14 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-from srstudy.images import frame_name, read_rgb, rgb_to_ycbcr, write_png
-from srstudy.models import build_model, receptive_radius
-from srstudy.upscale import (
-    CheckpointMismatch,
-    autocast,
-    infer_tiled,
-    load_checkpoint,
-    prepare_for_inference,
-    tile_for,
-    upscale_test_sets,
-)
+from srstudy.base.colour import rgb_to_ycbcr
+from srstudy.base.frames import frame_name, read_rgb, write_png
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.checkpoint import CheckpointMismatch, load_checkpoint
+from srstudy.nets.device import autocast
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
+from srstudy.stages.inference import upscale_test_sets
 
 SPEC = {
     "layers": [{"kernel": 9, "channels": 16}, {"kernel": 5, "channels": 8}, {"kernel": 5, "channels": 1}],

@@ -10,8 +10,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from conftest import BBB_FRAMES, BBB_SPEC, BIKES_SPEC, SYNTHETIC_FRAMES, SYNTHETIC_SIZE
-from srstudy.images import frame_name, read_rgb
-from srstudy.video import (
+from srstudy.base.frames import frame_name, read_rgb
+from srstudy.stages.video import (
     FrameSizeMismatch,
     VideoError,
     VideoInfo,

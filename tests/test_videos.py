@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 from conftest import BBB_SPEC, BIKES_SPEC, SYNTHETIC_FRAMES, SYNTHETIC_SIZE, explain, read_sequential, snakemake
-from srstudy.images import frame_name, modcrop, read_rgb
-from srstudy.models import build_model, receptive_radius
-from srstudy.train import save_atomic
-from srstudy.upscale import load_checkpoint, prepare_for_inference, upscale_frame
-from srstudy.upscale_video import bicubic_upscale, main
-from srstudy.video import resolve_video
-from srstudy.videos import comparison_frame, encode_frames, label, video_page, write_comparison
+from srstudy.base.frames import frame_name, modcrop, read_rgb
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.checkpoint import load_checkpoint
+from srstudy.nets.tiling import prepare_for_inference
+from srstudy.stages.encode import comparison_frame, encode_frames, label, video_page, write_comparison
+from srstudy.stages.inference import upscale_frame
+from srstudy.stages.upscale_video import bicubic_upscale, main
+from srstudy.stages.video import resolve_video
+from srstudy.train.resume import save_atomic
 
 TINY = {"layers": [{"kernel": 5, "channels": 8}, {"kernel": 3, "channels": 1}], "activation": "relu"}
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO, SYNTHETIC_SIZE, TEST_CONFIG, explain, png_ids, snakemake
-from srstudy.config import frame_ids
-from srstudy.dataset import y_plane
-from srstudy.images import frame_name, modcrop
-from srstudy.video import probe, resolve_video, sha256
+from srstudy.base.frames import frame_name, modcrop
+from srstudy.plan.frames import frame_ids
+from srstudy.stages.dataset import y_plane
+from srstudy.stages.video import probe, resolve_video, sha256
 
 DEFAULT_CONFIG = REPO / "config/config.yaml"
 

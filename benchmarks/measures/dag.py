@@ -12,8 +12,8 @@ import time
 import yaml
 from common import REPO, row
 from data import THESIS, load_config
-from srstudy.config import frame_ids
-from srstudy.video import make_standin
+from srstudy.plan.frames import frame_ids
+from srstudy.stages.video import make_standin
 
 OPTIONS = ()
 RUNS = 3  # snakemake -n takes seconds: three runs, median kept, whatever --repeat says

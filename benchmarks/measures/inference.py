@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from common import GB, median_seconds, row
 from data import HD, default_spec
-from srstudy.models import build_model, macs_per_pixel, receptive_radius
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
+from srstudy.nets.arch import conv_macs, receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
 
 OPTIONS = ()
 MATMUL_SIDE = 2048
@@ -24,7 +25,7 @@ def run(context, options) -> list[dict]:
     model = prepare_for_inference(build_model(spec), device)
     plane = np.random.default_rng(0).random(HD, dtype=np.float32)
     halo, tile = receptive_radius(spec["layers"]), tile_for("auto", device)
-    flop = 2 * macs_per_pixel(spec["layers"]) * plane.size
+    flop = 2 * conv_macs(spec["layers"]) * plane.size
     tiled = flop / median_seconds(lambda: infer_tiled(model, plane, halo, tile), repeat, device) / GB
 
     reference = build_model(spec).to(device).eval()  # NCHW, whole plane: the reference's way

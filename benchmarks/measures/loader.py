@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from common import row
 from data import REFERENCE_BATCH, REFERENCE_PATCH, REFERENCE_STRIDE, real_planes
-from srstudy.dataset import read_frames
-from srstudy.train import patch_batches, sample_patches
+from srstudy.stages.dataset import read_frames
+from srstudy.train.patches import patch_batches, sample_patches
 
 OPTIONS = ()
 REFERENCE_PATCHES = 4_000  # enough batches for a steady rate at the reference's speed

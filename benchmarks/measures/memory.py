@@ -13,8 +13,11 @@ import numpy as np
 import torch
 from common import GB, REPO, peak_memory, row
 from data import default_spec
-from srstudy.models import build_model, receptive_radius, select_device
-from srstudy.upscale import prepare_for_inference, tile_for, upscale_frame
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.device import select_device
+from srstudy.nets.tiling import prepare_for_inference, tile_for
+from srstudy.stages.inference import upscale_frame
 
 OPTIONS = ()
 TARGET_BYTES = 1.5 * GB

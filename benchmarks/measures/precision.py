@@ -9,11 +9,14 @@ from pathlib import Path
 
 from common import REPO, median_seconds, row
 from data import DEMO, load_config
-from srstudy.config import frame_ids
-from srstudy.images import frame_name, modcrop, read_rgb
-from srstudy.metrics import calculate_psnr
-from srstudy.models import build_model, receptive_radius
-from srstudy.upscale import load_checkpoint, prepare_for_inference, tile_for, upscale_frame
+from srstudy.base.frames import frame_name, modcrop, read_rgb
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.checkpoint import load_checkpoint
+from srstudy.nets.tiling import prepare_for_inference, tile_for
+from srstudy.plan.frames import frame_ids
+from srstudy.stages.inference import upscale_frame
+from srstudy.stages.metrics import calculate_psnr
 
 from measures import option
 

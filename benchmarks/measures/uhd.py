@@ -7,8 +7,10 @@ without a target."""
 import numpy as np
 from common import median_seconds, row
 from data import UHD, default_spec
-from srstudy.models import build_model, macs_per_pixel, receptive_radius, set_tf32
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
+from srstudy.nets.arch import conv_macs, receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.device import set_tf32
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
 
 OPTIONS = ()
 TARGET_S = 0.010  # bf16 on a CUDA device
@@ -25,7 +27,7 @@ def run(context, options) -> list[dict]:
         name: median_seconds(lambda n=name: infer_tiled(model, plane, halo, tile, precision=n), repeat, device)
         for name in ("fp32", "bf16")
     }
-    flop = 2 * macs_per_pixel(spec["layers"]) * plane.size
+    flop = 2 * conv_macs(spec["layers"]) * plane.size
     targeted = device.type == "cuda"
     return [
         row(

@@ -7,10 +7,12 @@ import numpy as np
 import torch
 from common import GB, row
 from data import THESIS, UHD, load_config
-from srstudy.config import variant_spec
-from srstudy.models import build_model, receptive_radius
-from srstudy.train import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode, sample_patches
-from srstudy.upscale import infer_tiled, prepare_for_inference, tile_for
+from srstudy.nets.arch import receptive_radius
+from srstudy.nets.build import build_model
+from srstudy.nets.tiling import infer_tiled, prepare_for_inference, tile_for
+from srstudy.plan.variants import variant_spec
+from srstudy.train.patches import sample_patches
+from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode
 
 from measures import option
 

@@ -200,8 +200,9 @@ def sacct_states(job_id: str) -> list[str]:
 def reference(repo: Path, work: Path, variant: str, out: Path) -> dict:
     """An uninterrupted local run of ``variant``'s spec (without the step delay: it
     changes no result)."""
-    from srstudy.config import validate_schema, variant_spec
-    from srstudy.train import train
+    from srstudy.plan.config import validate_schema
+    from srstudy.plan.variants import variant_spec
+    from srstudy.train.loop import train
 
     config = validate_schema(yaml.safe_load((work / "faults.yaml").read_text()), repo / SCHEMA)
     spec = {k: v for k, v in variant_spec(config, variant).items() if k != "seeds"}
@@ -366,7 +367,7 @@ def scenario_b(args, snakemake: list[str], expected: dict, finished: list[str]) 
     check("NODE_FAIL" in sacct_states(job), f"sacct keeps the failure: job {job} {sacct_states(job)}")
     check(rc == 0, f"run B completed after the node came back (log: {run.logfile})")
     # The plugin's polls miss the NODE_FAIL (SLURM requeues at once); the workflow's
-    # onsuccess report names it (srstudy/cluster.py).
+    # onsuccess report names it (srstudy/report/cluster.py).
     report = re.search(r"^SLURM requeued 1 job of this run after a cluster fault.*\n(.*)\n(.*)$", run.text(), re.M)
     said = f"{report.group(0)}" if report else "(nothing)"
     check(

@@ -1,6 +1,6 @@
 # Shared by every stage: the package on the path, config validation, wildcard
 # constraints and the input functions that map wildcards to config. What the study
-# makes (every job, as wildcards) is declared once, in srstudy/dag.py.
+# makes (every job, as wildcards) is declared once, in srstudy/plan/dag.py.
 import json
 import os
 import re
@@ -15,16 +15,17 @@ sys.path.insert(0, str(SCRIPTS))
 
 from snakemake.logging import logger
 
-from srstudy import about as study_about
-from srstudy import archs
-from srstudy import cluster as study_cluster
-from srstudy import config as study_config
-from srstudy import crossval
-from srstudy import dag
-from srstudy.codedeps import code_inputs, run_jobs_with_package
-from srstudy.jobs import short_errors
-from srstudy.methods import BICUBIC, study_methods
-from srstudy.published import thesis_columns
+from srstudy.base.joblog import short_errors
+from srstudy.base.methods import BICUBIC, study_methods
+from srstudy.nets import registry
+from srstudy.plan import config as study_config
+from srstudy.plan import dag
+from srstudy.plan import folds as fold_plan
+from srstudy.plan import preflight, variants
+from srstudy.plan.codedeps import code_inputs, run_jobs_with_package
+from srstudy.report import about as study_about
+from srstudy.report import cluster as study_cluster
+from srstudy.report.published import thesis_columns
 
 run_jobs_with_package(SCRIPTS)
 
@@ -45,7 +46,7 @@ wildcard_constraints:
 
 def report_cluster_faults(log, failed=False):
     """At the end of a run (onsuccess/onerror): the jobs SLURM requeued after a lost node
-    or a preemption, which Snakemake's polls miss (srstudy/cluster.py)."""
+    or a preemption, which Snakemake's polls miss (srstudy/report/cluster.py)."""
     for line in study_cluster.fault_report(log, failed=failed):
         logger.warning(line)
 
@@ -57,16 +58,11 @@ def validate_config(config):
     with short_errors():
         schema = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
         study_config.validate_schema(config, schema)
-        study_config.expand_sweeps(config, schema)
-        study_config.add_search_variants(config)
-        study_config.check_semantics(config)
-        videos = study_config.check_videos(config)
-        crossval.validate(config, videos.get("video"))
-        problems = dag.group_problems(config)
-        if problems:
-            raise study_config.ConfigError(
-                "config is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
-            )
+        variants.expand_sweeps(config, schema)
+        variants.add_search_variants(config)
+        preflight.check_semantics(config)
+        videos = preflight.check_videos(config)
+        fold_plan.validate(config, videos.get("video"))
         return videos
 
 
@@ -95,7 +91,7 @@ def test_frames(wildcards):
 
 
 def variant_seeds(variant):
-    return study_config.variant_spec(config, variant)["seeds"]
+    return variants.variant_spec(config, variant)["seeds"]
 
 
 # One frame set's frames and their degradations; one model (scale x variant x seed)
@@ -125,7 +121,7 @@ def train_spec(wildcards):
     must not retrain the existing ones). A search's winner names its best.yaml instead
     (the job reads it; the file is an input, so a new winner retrains)."""
     # Other architectures' blocks left out: their defaults cannot rerun this variant.
-    spec = archs.own_settings(study_config.variant_spec(config, wildcards.variant))
+    spec = registry.own_settings(variants.variant_spec(config, wildcards.variant))
     if wildcards.variant in config["search"]:
         spec = {**spec, "search_best": search_best(wildcards.variant, wildcards.scale)}
     # Canonical key order: Snakemake compares params as text, and writing a variant's
@@ -133,14 +129,14 @@ def train_spec(wildcards):
     return json.loads(json.dumps({k: v for k, v in spec.items() if k != "seeds"}, sort_keys=True))
 
 
-# The h5 sets per input grid of the architectures (srstudy/archs.py).
+# The h5 sets per input grid of the architectures (srstudy/nets/registry.py).
 H5_SETS = {"hr": "results/h5/x{scale}/{split}.h5", "lr": "results/h5/x{scale}/lr/{split}.h5"}
 
 
 def h5_sets(wildcards):
     """The train and eval sets a model trains on: those of its architecture's input grid."""
-    spec = study_config.variant_spec(config, wildcards.variant)
-    pattern = H5_SETS[archs.arch_of(spec).grid]
+    spec = variants.variant_spec(config, wildcards.variant)
+    pattern = H5_SETS[registry.arch_of(spec).grid]
     return {
         split: pattern.format(scale=wildcards.scale, split=split) for split in ("train", "eval")
     }
@@ -328,7 +324,7 @@ def training_logs(wildcards):
     ]
 
 
-# --- the study's jobs (srstudy/dag.py): rule all, stage targets, cost table ------------
+# --- the study's jobs (srstudy/plan/dag.py): rule all, stage targets, cost table ------------
 
 
 def job_outputs(rule_name):
@@ -399,7 +395,7 @@ SEARCH_FILE = "results/search/{search}/x{scale}/{file}"
 def search_best(name, scale):
     """The best.yaml a search's winner takes its settings from at ``scale``: the
     nearest searched scale's."""
-    scale = study_config.nearest_scale(int(scale), dag.searched_scales(config, name))
+    scale = variants.nearest_scale(int(scale), dag.searched_scales(config, name))
     return SEARCH_FILE.format(search=name, scale=scale, file="best.yaml")
 
 
@@ -417,14 +413,14 @@ def search_workers(wildcards):
 
 
 # --- videos (videos.smk): the study test set's upscaled frames of the variants under
-# 'videos:' (their first seed), jobs declared in srstudy/dag.py -----------------------
+# 'videos:' (their first seed), jobs declared in srstudy/plan/dag.py -----------------------
 VIDEO = "results/videos/x{scale}/{variant}/seed{seed}.mkv"
 COMPARISON_VIDEO = "results/videos/x{scale}/{variant}/seed{seed}_comparison.mp4"
 COMPARISON_PAGE = "results/videos/x{scale}/{variant}/seed{seed}_comparison.html"
 
 
 # --- cross-validation (crossval.smk): per fold, the study's chain on the fold's frames of
-# the split range (results/frames/cv), jobs declared in srstudy/dag.py ------------------
+# the split range (results/frames/cv), jobs declared in srstudy/plan/dag.py ------------------
 CV_FRAMES = FRAMES.format(root=RESULTS, split=dag.CV_SPLIT)
 CV_DEGRADED = DEGRADED.format(root=RESULTS, split=dag.CV_SPLIT, scale="{scale}")
 CV_MODEL = "results/cv/fold{fold}/models/x{scale}/{variant}/seed{seed}/model.pt"
@@ -448,8 +444,8 @@ def cv_h5(split, grid="hr"):
 def cv_h5_sets(wildcards):
     """The fold's train and eval sets a fold model trains on: those of its
     architecture's input grid (as h5_sets for the study's models)."""
-    spec = study_config.variant_spec(config, wildcards.variant)
-    pattern = CV_H5_SETS[archs.arch_of(spec).grid]
+    spec = variants.variant_spec(config, wildcards.variant)
+    pattern = CV_H5_SETS[registry.arch_of(spec).grid]
     return {
         split: pattern.format(fold=wildcards.fold, scale=wildcards.scale, split=split)
         for split in ("train", "eval")
@@ -460,7 +456,7 @@ def cv_frames(split):
     """An input function: the frame numbers of the job's fold's train, eval or test set."""
 
     def frames(wildcards):
-        return crossval.fold_frames(config, wildcards.fold, split)
+        return fold_plan.fold_frames(config, wildcards.fold, split)
 
     return frames
 
@@ -488,9 +484,9 @@ def cv_score_files(wildcards=None):
 
 def cv_settings():
     """How the split range was split, for the tables' notes."""
-    frames = crossval.split_range(config) if crossval.enabled(config) else [0]
+    frames = fold_plan.split_range(config) if fold_plan.enabled(config) else [0]
     return {
-        "where": crossval.range_source(config),
+        "where": fold_plan.range_source(config),
         "n_frames": len(frames),
         "first": frames[0],
         "last": frames[-1],

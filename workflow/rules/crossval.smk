@@ -1,10 +1,10 @@
-# k-fold cross-validation over time (config 'cv:'; srstudy/crossval.py): per fold, the
+# k-fold cross-validation over time (config 'cv:'; srstudy/plan/folds.py): per fold, the
 # study's chain on the fold's frames of the split range (extracted and degraded as the
 # frame set 'cv' by the rules of video.smk and degrade.smk). Every output lies under
 # results/cv/, so the study's own jobs never see these: turning cv on retrains nothing.
 
 
-rule cv_pack_h5:
+use rule pack_h5 as cv_pack_h5 with:
     input:
         train_frames=CV_FRAMES,
         train_degraded=CV_DEGRADED,
@@ -18,25 +18,13 @@ rule cv_pack_h5:
         "results/logs/cv/fold{fold}/pack_h5/x{scale}.log",
     benchmark:
         "results/benchmarks/cv/fold{fold}/pack_h5/x{scale}.tsv"
-    conda:
-        "../../envs/video.yaml"
     params:
         train=cv_frames("train"),
         eval=cv_frames("eval"),
-        grid="hr",
-    script:
-        "../scripts/pack_h5.py"
 
 
-# The same sets with the LR frames as inputs, for the post-upsampling architectures
-# (srstudy/archs.py); made only when a variant needs them, as pack_lr_h5 for the study.
-rule cv_pack_lr_h5:
-    input:
-        train_frames=CV_FRAMES,
-        train_degraded=CV_DEGRADED,
-        eval_frames=CV_FRAMES,
-        eval_degraded=CV_DEGRADED,
-        code=code("pack_h5.py"),
+# The LR-grid sets, for the post-upsampling architectures, as pack_lr_h5 for the study.
+use rule cv_pack_h5 as cv_pack_lr_h5 with:
     output:
         train=cv_h5("train", "lr"),
         eval=cv_h5("eval", "lr"),
@@ -44,19 +32,13 @@ rule cv_pack_lr_h5:
         "results/logs/cv/fold{fold}/pack_lr_h5/x{scale}.log",
     benchmark:
         "results/benchmarks/cv/fold{fold}/pack_lr_h5/x{scale}.tsv"
-    conda:
-        "../../envs/video.yaml"
     params:
-        train=cv_frames("train"),
-        eval=cv_frames("eval"),
         grid="lr",
-    script:
-        "../scripts/pack_h5.py"
 
 
-# The study's training script: a fold model is a variant's model trained on other frames
-# (the fold's sets of its architecture's input grid).
-rule cv_train:
+# A fold model is a variant's model trained on other frames (the fold's sets of its
+# architecture's input grid).
+use rule train as cv_train with:
     input:
         unpack(cv_h5_sets),
         code=code("train.py"),
@@ -68,22 +50,11 @@ rule cv_train:
         "results/logs/cv/fold{fold}/train/x{scale}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/cv/fold{fold}/train/x{scale}/{variant}/seed{seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["threads"]["train"]
-    resources:
-        gpu=1,
-    params:
-        spec=train_spec,
-        precision=config["precision"],
-        tf32=config["train"]["tf32"],
-    script:
-        "../scripts/train.py"
 
 
 # The fold's test block only, without thesis-code twins (the tables compare models). The
 # degraded folder holds both inputs (bicubic/ and lr/); the script reads its arch's grid.
-rule cv_upscale:
+use rule upscale as cv_upscale with:
     input:
         model=CV_MODEL,
         degraded=CV_DEGRADED,
@@ -91,24 +62,14 @@ rule cv_upscale:
         search=search_winner_input,
     output:
         frames=directory(CV_UPSCALED_DIR),
-        # the study's upscale script writes its ms per frame too
         timing=CV_UPSCALED_TIMING,
     log:
         "results/logs/cv/fold{fold}/upscale/x{scale}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/cv/fold{fold}/upscale/x{scale}/{variant}/seed{seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["threads"]["upscale"]
-    resources:
-        gpu=1,
     params:
         frames=cv_frames("test"),
-        spec=train_spec,
-        precision=config["precision"],
         thesis_code=False,
-    script:
-        "../scripts/upscale.py"
 
 
 rule cv_score:
@@ -155,7 +116,7 @@ rule cv_tables:
     conda:
         "../../envs/report.yaml"
     params:
-        folds=crossval.folds_of(config),
+        folds=fold_plan.folds_of(config),
         variants=list(config["variants"]),
         baseline=config["baseline_variant"],
         settings=cv_settings(),

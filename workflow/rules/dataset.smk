@@ -25,12 +25,8 @@ rule pack_h5:
 
 
 # The same sets with the LR frames as inputs, for the post-upsampling architectures
-# (srstudy/archs.py); made only when a variant needs them.
-rule pack_lr_h5:
-    input:
-        **training_set("train"),
-        **training_set("eval"),
-        code=code("pack_h5.py"),
+# (srstudy/nets/registry.py); made only when a variant needs them.
+use rule pack_h5 as pack_lr_h5 with:
     output:
         train=H5_SETS["lr"].format(scale="{scale}", split="train"),
         eval=H5_SETS["lr"].format(scale="{scale}", split="eval"),
@@ -38,11 +34,5 @@ rule pack_lr_h5:
         "results/logs/pack_lr_h5/x{scale}.log",
     benchmark:
         "results/benchmarks/pack_lr_h5/x{scale}.tsv"
-    conda:
-        "../../envs/video.yaml"
     params:
-        train=frames_of(RESULTS, "train"),
-        eval=frames_of(RESULTS, "eval"),
         grid="lr",
-    script:
-        "../scripts/pack_h5.py"

@@ -1,6 +1,6 @@
 # Stage 6: tables and figures. Every result here is marked for the Snakemake report:
 #   snakemake --report results/report.html
-# Input functions: common.smk; the jobs of rule all: srstudy/dag.py.
+# Input functions: common.smk; the jobs of rule all: srstudy/plan/dag.py.
 
 
 rule run_summary:
@@ -207,7 +207,7 @@ rule psnr_map_figure:
         "../../envs/report.yaml"
     params:
         frame=psnr_map_frame,
-        tile=config["report"]["psnr_map"]["tile"],
+        cell=config["report"]["psnr_map"]["cell"],
         label=config["baseline_variant"],
     script:
         "../scripts/figure_psnr_map.py"

@@ -1,7 +1,7 @@
 # Videos of the study video's upscaled test frames, for the variants under 'videos:'
 # (their first seed): each model's frames losslessly, and a labelled comparison
 # (bicubic | model | ground truth) that the report plays. Paths: common.smk; the jobs
-# (stage 'videos'): srstudy/dag.py.
+# (stage 'videos'): srstudy/plan/dag.py.
 rule upscaled_video:
     input:
         frames=expand(UPSCALED_DIR, root=RESULTS, allow_missing=True),

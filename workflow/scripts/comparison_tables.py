@@ -1,5 +1,5 @@
-from srstudy.jobs import logged
-from srstudy.tables import write_scale_tables
+from srstudy.base.joblog import logged
+from srstudy.report.tables import write_scale_tables
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from srstudy.jobs import logged
-from srstudy.video import read_manifest
-from srstudy.videos import video_page, write_comparison
+from srstudy.base.joblog import logged
+from srstudy.stages.encode import video_page, write_comparison
+from srstudy.stages.video import read_manifest
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 scale, variant = int(sm.wildcards.scale), sm.wildcards.variant

@@ -1,5 +1,5 @@
-from srstudy.costs import write_costs
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.costs import write_costs
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,8 +1,8 @@
 import time
 from pathlib import Path
 
-from srstudy.crossval import score_fold
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.crossval import score_fold
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

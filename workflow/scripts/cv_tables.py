@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from srstudy.crossval import write_cv_tables
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.crossval import write_cv_tables
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

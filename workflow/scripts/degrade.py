@@ -1,5 +1,5 @@
-from srstudy.degrade import degrade_frames
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.stages.degrade import degrade_frames
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

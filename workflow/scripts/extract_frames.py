@@ -1,5 +1,5 @@
-from srstudy.jobs import logged
-from srstudy.video import extract_frames
+from srstudy.base.joblog import logged
+from srstudy.stages.video import extract_frames
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from srstudy.figures import crop_panel
-from srstudy.images import frame_name
-from srstudy.jobs import logged
-from srstudy.methods import BICUBIC
+from srstudy.base.frames import frame_name
+from srstudy.base.joblog import logged
+from srstudy.base.methods import BICUBIC
+from srstudy.report.figures import crop_panel
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,5 +1,5 @@
-from srstudy.figures import pareto
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.figures import pareto
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

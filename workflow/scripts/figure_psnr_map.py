@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from srstudy.figures import psnr_map
-from srstudy.images import frame_name
-from srstudy.jobs import logged
-from srstudy.methods import BICUBIC
+from srstudy.base.frames import frame_name
+from srstudy.base.joblog import logged
+from srstudy.base.methods import BICUBIC
+from srstudy.report.figures import psnr_map
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
@@ -13,9 +13,9 @@ with logged(sm.log[0]):
         model_path=Path(sm.input.model) / frame,
         bicubic_path=Path(sm.input.degraded) / BICUBIC / frame,
         scale=scale,
-        tile=sm.params.tile,
+        cell=sm.params.cell,
         out=sm.output[0],
         label=sm.params.label,
-        title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.tile} px tile",
+        title=f"Frame {sm.params.frame}, x{scale}: PSNR (RGB) per {sm.params.cell} px tile",
     )
-    print(f"tile PSNR: min {grids['psnr'].min():.2f}, max {grids['psnr'].max():.2f} dB")
+    print(f"cell PSNR: min {grids['psnr'].min():.2f}, max {grids['psnr'].max():.2f} dB")

@@ -1,5 +1,5 @@
-from srstudy.figures import psnr_vs_scale
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.figures import psnr_vs_scale
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,6 +1,6 @@
-from srstudy.dataset import bicubic_eval_psnr
-from srstudy.figures import training_curves
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.figures import training_curves
+from srstudy.stages.dataset import bicubic_eval_psnr
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,6 +1,6 @@
-from srstudy.dataset import pack
-from srstudy.jobs import logged
-from srstudy.video import read_manifest
+from srstudy.base.joblog import logged
+from srstudy.stages.dataset import pack
+from srstudy.stages.video import read_manifest
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

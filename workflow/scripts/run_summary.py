@@ -1,5 +1,5 @@
-from srstudy.jobs import logged
-from srstudy.run_summary import write_run_summary
+from srstudy.base.joblog import logged
+from srstudy.report.run_summary import write_run_summary
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,8 +1,8 @@
 import time
 from pathlib import Path
 
-from srstudy.jobs import logged
-from srstudy.metrics import score_folder
+from srstudy.base.joblog import logged
+from srstudy.stages.metrics import score_folder
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

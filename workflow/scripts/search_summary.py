@@ -1,8 +1,8 @@
 import json
 from pathlib import Path
 
-from srstudy.jobs import logged
-from srstudy.search import summarize
+from srstudy.base.joblog import logged
+from srstudy.report.trials import summarize
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,10 +1,10 @@
 import json
 
-from srstudy.images import atomic_file
-from srstudy.jobs import logged
-from srstudy.search import run_worker
-from srstudy.slots import place_on_gpu
-from srstudy.train import execution_options
+from srstudy.base.files import atomic_file
+from srstudy.base.gpu_slots import place_on_gpu
+from srstudy.base.joblog import logged
+from srstudy.search.worker import run_worker
+from srstudy.train.loop import execution_options
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,7 +1,7 @@
 import os
 
-from srstudy.about import COMMIT_ENV, write_about
-from srstudy.jobs import logged
+from srstudy.base.joblog import logged
+from srstudy.report.about import COMMIT_ENV, write_about
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from srstudy.jobs import logged
-from srstudy.tables import write_summaries
+from srstudy.base.joblog import logged
+from srstudy.report.tables import write_summaries
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

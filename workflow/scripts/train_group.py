@@ -1,8 +1,8 @@
-from srstudy.config import resolve_spec
-from srstudy.fusedtrain import Member, fuse_options, train_group
-from srstudy.jobs import logged
-from srstudy.slots import place_on_gpu
-from srstudy.train import execution_options
+from srstudy.base.gpu_slots import place_on_gpu
+from srstudy.base.joblog import logged
+from srstudy.nets.registry import resolve_spec
+from srstudy.train.fused import Member, fuse_options, train_group
+from srstudy.train.loop import execution_options
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):

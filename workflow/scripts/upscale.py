@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from srstudy.config import resolve_spec
-from srstudy.jobs import logged
-from srstudy.methods import BICUBIC
-from srstudy.models import set_tf32
-from srstudy.slots import place_on_gpu
-from srstudy.upscale import upscale_test_sets, write_timing
+from srstudy.base.gpu_slots import place_on_gpu
+from srstudy.base.joblog import logged
+from srstudy.base.methods import BICUBIC
+from srstudy.nets.device import set_tf32
+from srstudy.nets.registry import resolve_spec
+from srstudy.stages.inference import upscale_test_sets, write_timing
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0]):
