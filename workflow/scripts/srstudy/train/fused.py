@@ -1,8 +1,9 @@
-"""Fused training (``train.fuse``): one job trains a group of models at once, their
-layers stacked as grouped convolutions (:mod:`srstudy.nets.fused`), one Adam over the
-stack (:mod:`srstudy.train.fused_steps`). Members whose networks share their layer shapes and
-whose training shares patch size, batch, steps per epoch and epochs are fused; the others
-of the group train one after another as they do alone.
+"""Fused training: a group job (``train.group``) trains its models at once
+(``train.fuse``), their layers stacked as grouped convolutions
+(:mod:`srstudy.nets.fused`), one Adam over the stack (:mod:`srstudy.train.fused_steps`).
+Members whose networks share their layer shapes and whose training shares patch size,
+batch, steps per epoch and epochs are fused; the others of the group train one after
+another as they do alone (docs/fused-training.md).
 
 Each member keeps everything it has when trained alone: its seed's initial weights and
 patch order, its own scale's planes, its eval frames and best epoch, its ``log.csv``,
@@ -44,9 +45,6 @@ from srstudy.train.resume import (
     save_atomic,
 )
 from srstudy.train.steps import grad_scaler, make_optimizer, resolve_step_mode
-
-# train.fuse: which models one train job trains together (see docs/fused-training.md).
-FUSE_MODES = ("off", "scales", "seeds")
 
 
 @dataclass
