@@ -70,7 +70,7 @@ workflow/scripts/srstudy/plan/dag.py):
 environment variables:
   PYTHON         interpreter that creates .venv (default: python3)
   TORCH_SPEC     torch requirement installed first into a new .venv (default: torch==2.13.0,
-                 a CUDA build on Linux x86_64; README "GPU" shows CPU-only builds)
+                 a CUDA build on Linux x86_64; docs/gpu.md shows CPU-only builds)
   CORES          cores Snakemake may use (default: all)
   GPU_SLOTS      how many gpu=1 jobs (train, upscale, search) run at once (default:
                  JOBS_PER_GPU per GPU that nvidia-smi lists, else one per CPU core)

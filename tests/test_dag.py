@@ -1,5 +1,5 @@
-"""The study's jobs are declared once (srstudy/dag.py) and each rule's code inputs are
-derived from what its script imports (srstudy/codedeps.py)."""
+"""The study's jobs are declared once (srstudy/plan/dag.py) and each rule's code inputs
+are derived from what its script imports (srstudy/plan/codedeps.py)."""
 
 import os
 from pathlib import Path
@@ -15,27 +15,39 @@ PACKAGE = SCRIPTS / "srstudy"
 
 
 def closure(script: str) -> set[str]:
-    return {path.name for path in import_closure((SCRIPTS / script).resolve(), SCRIPTS.resolve())}
+    """The package files a script runs, as paths inside the package."""
+    found = import_closure((SCRIPTS / script).resolve(), SCRIPTS.resolve())
+    return {path.relative_to(PACKAGE.resolve()).as_posix() for path in found}
 
 
 def test_score_depends_on_the_image_code_it_runs_through_metrics():
-    assert closure("score.py") == {"__init__.py", "jobs.py", "metrics.py", "images.py"}
+    assert closure("score.py") == {
+        "__init__.py",
+        "base/__init__.py",
+        "base/colour.py",
+        "base/files.py",
+        "base/frames.py",
+        "base/joblog.py",
+        "stages/__init__.py",
+        "stages/metrics.py",
+    }
 
 
 def test_training_does_not_depend_on_figures_or_tables():
     deps = closure("train.py")
-    assert {"train.py", "models.py", "dataset.py", "images.py"} <= deps
-    assert not deps & {"figures.py", "tables.py", "metrics.py", "dag.py"}
+    assert {"train/loop.py", "nets/build.py", "stages/dataset.py", "base/files.py"} <= deps
+    assert not deps & {"report/figures.py", "report/tables.py", "stages/metrics.py", "plan/dag.py"}
 
 
-def test_figures_follow_their_imports_into_tables_and_metrics():
-    assert {"figures.py", "tables.py", "metrics.py", "methods.py", "images.py"} <= closure("figure_psnr_vs_scale.py")
+def test_figures_follow_their_imports_into_scores_and_metrics():
+    deps = closure("figure_psnr_vs_scale.py")
+    assert {"report/figures.py", "report/scores.py", "stages/metrics.py", "base/methods.py", "base/colour.py"} <= deps
 
 
 def test_every_script_imports_the_package():
     for script in sorted(SCRIPTS.glob("*.py")):
         deps = closure(script.name)
-        assert "__init__.py" in deps and "jobs.py" in deps, script.name
+        assert "__init__.py" in deps and "base/joblog.py" in deps, script.name
 
 
 def test_relative_imports_and_names_inside_modules(tmp_path):

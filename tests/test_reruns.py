@@ -321,17 +321,16 @@ def edit_module(finished):
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def test_changed_image_code_reruns_everything_that_imports_it(plan, config, edit_module):
-    """images.py holds the Y conversion every score uses, and the PNG reading and
-    writing of every stage: every job imports it."""
-    edit_module("images.py", "def rgb_to_y(", "def rgb_to_y(  # edited by a test\n")
+def test_changed_file_code_reruns_everything_that_imports_it(plan, config, edit_module):
+    """base/files.py holds the atomic writes of every stage: every job imports it."""
+    edit_module("base/files.py", "def atomic_file(", "def atomic_file(  # edited by a test\n")
     jobs = plan(config)
     declared = dag.study_jobs(load_config(TEST_CONFIG))
     assert counts(jobs) == {rule: n for rule, n in counts(declared).items() if n}  # the CI config has no search
 
 
 def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, edit_module):
-    edit_module("figures.py", "def psnr_vs_scale(", "def psnr_vs_scale(  # edited by a test\n")
+    edit_module("report/figures.py", "def psnr_vs_scale(", "def psnr_vs_scale(  # edited by a test\n")
     jobs = plan(config)
     assert counts(jobs) == {
         "psnr_vs_scale": R,
@@ -344,7 +343,7 @@ def test_changed_figure_code_redraws_figures_and_retrains_nothing(plan, config, 
 
 
 def test_changed_model_code_reruns_the_model_jobs(plan, config, edit_module):
-    edit_module("models.py", "def build_model(", "def build_model(  # edited by a test\n")
+    edit_module("nets/build.py", "def build_model(", "def build_model(  # edited by a test\n")
     jobs = plan(config)
     assert counts(jobs) == {
         "train_group": V,  # every model, in its variant's group job
@@ -358,6 +357,17 @@ def test_changed_model_code_reruns_the_model_jobs(plan, config, edit_module):
         **VIDEOS,
         **ABOUT,
     }
+
+
+def test_a_changed_config_message_reruns_nothing(plan, config, edit_module):
+    """The config checks run at parse time: no job's code closure holds them."""
+    edit_module("plan/preflight.py", "is not a test frame", "is not one of the test frames")
+    assert counts(plan(config)) == {}
+
+
+def test_a_changed_table_footnote_rewrites_the_tables_only(plan, config, edit_module):
+    edit_module("report/tables.py", "Flags: below bicubic =", "Flags: below bicubic means")
+    assert counts(plan(config)) == {"summary_tables": R, "comparison_tables": S * R, "run_summary": 1}
 
 
 def test_a_copied_project_is_up_to_date(finished, tmp_path):

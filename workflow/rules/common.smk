@@ -178,12 +178,6 @@ def group_inputs(wildcards):
     return inputs
 
 
-def alone_variants():
-    """The variant constraint of the train rule (the variants not trained in group jobs)."""
-    names = [v for v in config["variants"] if v not in dag.grouped_variants(config)]
-    return "|".join(re.escape(v) for v in names) or "(?!)"
-
-
 def grouped_variants_pattern():
     return "|".join(re.escape(v) for v in dag.grouped_variants(config)) or "(?!)"
 

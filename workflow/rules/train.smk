@@ -1,7 +1,7 @@
 # Stage 4: one model per variant x scale x seed. The device and thread count cannot
 # change the result's meaning, so they are not params (params changes rerun a job);
-# the script reads the device from the config. Variants trained in group jobs
-# (train.group, below) are left to rule train_group.
+# the script reads the device from the config. Models of group jobs (train.group, below)
+# go to train_group (ruleorder); cross-validation's fold models derive from this rule.
 
 
 rule train:
@@ -16,8 +16,6 @@ rule train:
         "results/logs/train/x{scale}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/x{scale}/{variant}/seed{seed}.tsv"
-    wildcard_constraints:
-        variant=alone_variants(),
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]["train"]
@@ -35,6 +33,8 @@ rule train:
 # seed's variants x scales), trained fused where their shapes allow (train.fuse, read by
 # the script: an execution setting). Each model is the same file rule train writes.
 if dag.train_groups(config):
+
+    ruleorder: train_group > train
 
     rule train_group:
         input:

@@ -353,7 +353,7 @@ def _thesis_notes(at: pd.DataFrame, scale: int, thesis: dict | None) -> list[str
             names = ", ".join(f"{v} = {n}" for v, n in thesis["variants"].items())
             notes.append(
                 f"Thesis reported: the thesis's published means over its 30 test frames ({names}); same setup "
-                "as declared in the config, not the same frames decoded the same way (see the README's departures)."
+                "as declared in the config, not the same frames decoded the same way (see docs/departures.md)."
             )
         notes += [f"Thesis numbers not shown: {reason}." for reason in thesis.get("excluded", [])]
     return notes
