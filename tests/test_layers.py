@@ -24,6 +24,13 @@ NOT_REACHED = {
         "srstudy.stages.inference",
         "srstudy.stages.video",
     ),
+    "train_group.py": (
+        "srstudy.plan",
+        "srstudy.report",
+        "srstudy.search",
+        "srstudy.stages.inference",
+        "srstudy.stages.video",
+    ),
     "search_worker.py": ("srstudy.report", "srstudy.plan", "srstudy.stages.inference", "srstudy.stages.video"),
     "upscale.py": ("srstudy.train", "srstudy.search", "srstudy.plan", "srstudy.report", "srstudy.stages.video"),
     "score.py": ("srstudy.nets", "srstudy.train", "srstudy.search", "srstudy.plan", "srstudy.report"),
