@@ -39,10 +39,10 @@ from srstudy.train.resume import (
     STOP,
     Interrupted,
     SaveClock,
-    _load_state,
-    _same_run,
-    _stopping_on_signals,
+    load_state,
+    same_run,
     save_atomic,
+    stopping_on_signals,
 )
 from srstudy.train.steps import grad_scaler, make_optimizer, resolve_step_mode
 
@@ -147,8 +147,8 @@ def _prepare(member: Member, device: torch.device, mode: str, precision: str, tf
         data=data,
         state_path=state_path,
     )
-    state = _load_state(state_path)
-    if state is not None and _same_run(state, run, scale, data):
+    state = load_state(state_path)
+    if state is not None and same_run(state, run, scale, data):
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         job.best, job.rows, job.epoch = state["best"], state["rows"], state["epoch"]
@@ -398,7 +398,7 @@ def fuse_options(config: dict) -> dict:
     return {"fuse": config["train"]["fuse"], "fuse_conv": config["train"]["fuse_conv"]}
 
 
-@_stopping_on_signals
+@stopping_on_signals
 def train_group(
     members: list[Member],
     *,

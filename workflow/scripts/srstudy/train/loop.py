@@ -30,10 +30,10 @@ from srstudy.train.resume import (
     STOP,
     Interrupted,
     SaveClock,
-    _load_state,
-    _same_run,
-    _stopping_on_signals,
+    load_state,
+    same_run,
     save_atomic,
+    stopping_on_signals,
 )
 from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode
 
@@ -116,7 +116,7 @@ def execution_options(config: dict) -> dict:
     }
 
 
-@_stopping_on_signals
+@stopping_on_signals
 def train(
     train_h5: str | Path,
     eval_h5: str | Path,
@@ -182,8 +182,8 @@ def train(
     # Where the first epoch run here starts: steps already done, their summed loss and time.
     first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
     run = spec | {"seed": seed, "precision": precision, "tf32": tf32}  # what saved progress must match
-    state = _load_state(state_path)
-    if state is not None and not _same_run(state, run, scale, data):
+    state = load_state(state_path)
+    if state is not None and not same_run(state, run, scale, data):
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
