@@ -7,9 +7,13 @@
 #   bash benchmarks/gpu_check.sh
 #
 # Sections, each bounded in time and failing on its own (one failure keeps the others'
-# figures). The workflow goes first: the study's answer is what a short GPU lease is for,
-# and a bug that breaks it shows in seconds and leaves the time to the measures after it.
+# figures). Fused training goes first (with its CUDA tests): it decides whether the
+# thesis study fits a day on one GPU; then the workflow; the measures of the first GPU
+# run come last and take what time is left.
 #   setup       the wheelhouse installed beside the machine's Python (CUDA torch & co)
+#   fused       benchmarks/fused_throughput.py: fused patches/s for G = 1, 3, 5, 15, 45 in
+#               TF32 and bf16, each layer's conv kind, 1/4 concurrent fused jobs, then
+#               1/4/8 under MPS and the projected config/thesis.yaml time (all seeds)
 #   workflow    snakemake on config/gpu.yaml, --cores 16 --resources gpu=$JOBS_PER_GPU,
 #               under CUDA MPS where the machine has it, as run.sh runs it (aim: <= 6 min)
 #   throughput  benchmarks/train_throughput.py --device cuda: step modes, every thesis
@@ -26,7 +30,7 @@
 # raw JSON and the workflow's tables and training logs).
 #
 # Environment: PYTHON (default python3), BUDGET_S (seconds for everything, default 570),
-# SECTIONS (default "workflow throughput tests study precision mps profile"; add compile for the
+# SECTIONS (default "fused tests workflow throughput precision mps profile study"; add compile for the
 # torch.compile step mode), JOBS_PER_GPU (concurrent gpu jobs in the workflow, default 8),
 # GPU_CHECK_OUT (report folder, default benchmarks/results), GPU_CHECK_COMMIT (the commit
 # checked, for the report; the GPU machine gets a working tree without git). Without CUDA
@@ -37,7 +41,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 started=$(date +%s)
 budget=${BUDGET_S:-570}
-sections=${SECTIONS:-workflow throughput tests study precision mps profile}
+sections=${SECTIONS:-fused tests workflow throughput precision mps profile study}
 per_gpu=${JOBS_PER_GPU:-8}
 report_dir=${GPU_CHECK_OUT:-benchmarks/results}
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
@@ -119,6 +123,19 @@ else
         JOBS_PER_GPU=$per_gpu run workflow 330 "$python" -m snakemake -s "$repo/Snakefile" \
           --directory "$work/workflow" --configfile "$repo/config/gpu.yaml" --cores 16 \
           --resources gpu="$per_gpu" --scheduler greedy --keep-going
+        mps_stop
+        ;;
+      fused)
+        # Fused training (issue 21): G models per step in TF32 and bf16, the layer kinds,
+        # concurrent fused jobs without MPS; then under MPS, with the projected thesis time.
+        run fused_tf32 100 "$python" benchmarks/fused_throughput.py --device cuda --tf32 --groups 1,3,5,15,45 \
+          --sections layers,throughput,jobs --jobs 1,4 --fuse 5 --seconds 1 --repeat 3 --out "$work/fused_tf32"
+        run fused_bf16 40 "$python" benchmarks/fused_throughput.py --device cuda --precision bf16 \
+          --groups 1,3,5,15,45 --sections throughput --seconds 1 --out "$work/fused_bf16"
+        # Without an MPS daemon the concurrent jobs take turns on the GPU; the rows say which.
+        JOBS_PER_GPU=8 mps_start "$work/fused-mps" 2>>"$work/fused-mps-daemon.log"
+        run fused_mps 90 "$python" benchmarks/fused_throughput.py --device cuda --tf32 --sections jobs,project \
+          --jobs 1,4,8 --fuse 5 --seconds 1 --out "$work/fused_mps"
         mps_stop
         ;;
       tests)

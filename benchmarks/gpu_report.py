@@ -30,6 +30,9 @@ BENCHMARKS = (
     ("bf16", "benchmarks/train_throughput.py, bf16 autocast"),
     ("mps", "benchmarks/train_throughput.py, concurrent jobs under CUDA MPS"),
     ("compile", "benchmarks/train_throughput.py, torch.compile"),
+    ("fused_tf32", "benchmarks/fused_throughput.py, fused training, TF32 convolutions"),
+    ("fused_bf16", "benchmarks/fused_throughput.py, fused training, bf16 autocast"),
+    ("fused_mps", "benchmarks/fused_throughput.py, concurrent fused jobs under CUDA MPS"),
 )
 
 
@@ -160,6 +163,25 @@ def targets(parts: dict) -> list[dict]:
         "projected config/thesis.yaml training time <= 2 h",
         projection["workflow"] if projection else "not measured",
         projection["met"] if projection else None,
+    )
+    fused = [r for name in ("fused_tf32", "fused_bf16", "fused_mps") for r in parts.get(name) or []]
+    projections = [r for r in fused if r["measure"].startswith("projected training time") and r["target"]]
+    fastest = min(projections, key=lambda r: float(r["workflow"].split()[0].replace(",", ""))) if projections else None
+    add(
+        "fused: projected config/thesis.yaml training (135 models, all seeds) <= 6 h",
+        f"{fastest['workflow']} ({fastest['measure'][len('projected training time, ') :]})"
+        if fastest
+        else "not measured",
+        fastest["met"] if fastest else None,
+    )
+    gains = [r for r in fused if r["measure"].startswith("fused G=") and r["target"]]
+    widest = (
+        max(gains, key=lambda r: float(r["note"].split("all / eager baseline ")[1].split("x")[0])) if gains else None
+    )
+    add(
+        "fused: default-variant aggregate patches/s >= 10x the eager baseline",
+        (widest["note"].split("; ")[1] + f" ({widest['measure']})") if widest else "not measured",
+        widest["met"] if widest else None,
     )
     flow = parts.get("workflow") or {}
     section = {s["section"]: s for s in parts["sections"]}.get("workflow")

@@ -153,10 +153,12 @@ def worker(args) -> None:
     print(json.dumps({"patches_per_s": steps * BATCH / elapsed, "device": os.environ.get("CUDA_VISIBLE_DEVICES")}))
 
 
-def concurrent(args, count: int, slot_dir: Path) -> dict:
+def concurrent(args, count: int, slot_dir: Path, script: str = __file__, extra: tuple = ()) -> dict:
     """Aggregate patches/s of ``count`` processes training at once: each starts CUDA,
-    warms up (graph capture) and says ready; then all time the same window."""
-    command = [sys.executable, __file__, "--case", "worker", "--device", args.device, "--precision", args.precision]
+    warms up (graph capture) and says ready; then all time the same window. ``script``
+    (with ``extra`` arguments) is the benchmark whose ``--case worker`` they run."""
+    command = [sys.executable, script, "--case", "worker", "--device", args.device, "--precision", args.precision]
+    command += list(extra)
     command += ["--slot-dir", str(slot_dir), "--frames", str(args.frames)]
     command += ["--threads", str(max(1, args.threads // count))] + ["--tf32"] * args.tf32
     env = {**os.environ, "JOBS_PER_GPU": str(count)}

@@ -109,7 +109,11 @@ def test_stage_targets_build_their_stage_only(tmp_path, stage):
 def test_study_jobs_of_the_thesis_config():
     config = load_config(REPO / "config/thesis.yaml")
     jobs = dag.study_jobs(config)
-    assert len(jobs["train"]) == 135  # 5 scales x 9 variants x 3 seeds
+    # 5 scales x 9 variants x 3 seeds, in one group job per variant and seed (train.group: scales)
+    assert jobs["train"] == [] and len(jobs["train_group"]) == 27
+    assert sorted(map(str, (m for g in jobs["train_group"] for m in dag.group_members(config, g)))) == sorted(
+        map(str, dag.models(config))
+    )
     assert len(jobs["upscale"]) == 135 * (1 + len(config["ood_tests"]))
     assert jobs["run_summary"] == [{}]
     assert jobs["extract_frames"][:3] == [{"root": "results/", "split": s} for s in ("train", "eval", "test")]

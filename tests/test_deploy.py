@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TEST_CONFIG, explain, snakemake
+from conftest import REPO, TEST_CONFIG, explain, load_config, snakemake
 from srstudy.plan import dag
 
 PREFIX = "sr"
@@ -21,11 +21,13 @@ SLURM_PROFILE = REPO / "profiles/slurm/config.yaml"
 
 @pytest.fixture(scope="module")
 def study_config(tmp_path_factory) -> Path:
-    """The cross-validation CI config with a search, videos and crops: every rule of the
-    study has jobs."""
+    """The cross-validation CI config with a search, videos and crops, its SRCNN variants
+    trained in one group job per seed (its one scale makes no group otherwise): every rule
+    of the study has jobs."""
     config = yaml.safe_load((REPO / ".test/config/cv.yaml").read_text())
     ci = yaml.safe_load(TEST_CONFIG.read_text())
     config |= {"videos": ci["videos"], "report": ci["report"] | {"comparisons": {"all_variants": {}}}}
+    config["train"] = {**config.get("train", {}), "group": "variants"}
     config["search"] = {
         "srch": {
             "scales": [2],
@@ -114,16 +116,24 @@ def test_the_imported_workflow_plans_the_same_jobs_under_its_prefix(direct_run, 
 
 
 def test_rules_whose_paths_left_the_declaration_are_named():
-    paths = {rule: ([dag.TARGETS[rule]], dag.BENCHMARKS[rule]) for rule in dag.JOB_RULES}
-    assert dag.declared_path_problems(paths) == []
+    config = load_config(TEST_CONFIG)  # train.group: scales
+    first = config["scales"][0]
+    paths = {rule: ([dag.TARGETS[rule]], dag.BENCHMARKS[rule]) for rule in dag.JOB_RULES if rule != "train_group"}
+    paths["train_group"] = (
+        [f"results/models/x{first}/{{variant}}/seed{{seed}}/model.pt"],
+        "results/benchmarks/train_group/{variant}/seed{seed}.tsv",
+    )
+    assert dag.declared_path_problems(paths, config) == []
     prefixed = {
         rule: ([f"{PREFIX}/{outputs[0]}"], f"{PREFIX}/{benchmark}") for rule, (outputs, benchmark) in paths.items()
     }
-    assert dag.declared_path_problems(prefixed) == []
+    assert dag.declared_path_problems(prefixed, config) == []
     paths["train"] = (["results/models/x{scale}/{variant}/s{seed}/model.pt"], "results/benchmarks/train.tsv")
-    problems = dag.declared_path_problems(paths)
+    problems = dag.declared_path_problems(paths, config)
     assert len(problems) == 2 and all(problem.startswith("rule train:") for problem in problems)
-    assert "add its target" in dag.declared_path_problems({"train_fused": (["x"], "y")})[0]
+    paths["train_group"] = (paths["train_group"][0], "results/benchmarks/train_group/seed{seed}.tsv")
+    assert [p for p in dag.declared_path_problems(paths, config) if p.startswith("rule train_group:")]
+    assert "add its target" in dag.declared_path_problems({"train_fused": (["x"], "y")}, config)[0]
 
 
 def test_every_rule_has_resources_in_the_workflow_profile(study_config, tmp_path):

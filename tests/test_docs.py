@@ -140,7 +140,7 @@ def test_readme_is_a_front_door_with_the_two_quickstart_commands():
     text = (REPO / "README.md").read_text()
     lines = len(text.splitlines())
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines, at most {README_MAX_LINES}: move detail to docs/"
-    quickstart = text.split("\n## Quickstart\n")[1].split("\n## ")[0]
+    quickstart = text.split("\n## Run it quickly\n")[1].split("\n## ")[0]
     blocks = re.findall(r"^```bash\n(.*?)^```", quickstart, re.MULTILINE | re.DOTALL)
     assert blocks == ["bash run.sh study\nbash run.sh tests\n"], "the Quickstart shows exactly the two commands"
     for section in ("## Layout", "## Read on"):

@@ -17,11 +17,19 @@ LAYERS = ("base", "nets", "stages", "train", "search", "plan", "report")
 
 # The training code proper. train.convergence (the verdict on a finished log) is read by
 # the tables and reports, never by a training job: changing the rule must not retrain.
-TRAINING = ("srstudy.train.loop", "srstudy.train.patches", "srstudy.train.resume", "srstudy.train.steps")
+TRAINING = tuple(f"srstudy.train.{name}" for name in ("fused", "fused_steps", "loop", "patches", "resume", "steps"))
 
 # Rule script -> package prefixes its closure must not reach.
 NOT_REACHED = {
     "train.py": (
+        "srstudy.train.convergence",
+        "srstudy.plan",
+        "srstudy.report",
+        "srstudy.search",
+        "srstudy.stages.inference",
+        "srstudy.stages.video",
+    ),
+    "train_group.py": (
         "srstudy.train.convergence",
         "srstudy.plan",
         "srstudy.report",

@@ -625,6 +625,7 @@ RULE_OUTPUTS = {
     "pack_h5": ["h5 set"],
     "pack_lr_h5": ["h5 set"],
     "train": ["training", "checkpoint", "training log"],
+    "train_group": ["training", "checkpoint", "training log"],
     "upscale": ["upscaled folder", "timing json"],
     "score": ["scores csv"],
     "summary_tables": ["table csv", "table text"],

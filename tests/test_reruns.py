@@ -162,7 +162,7 @@ def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
     config["variants"]["prelu"] = {"activation": "prelu"}
     jobs = plan(config)
     assert counts(jobs) == {
-        "train": S,
+        "train_group": 1,  # its scales, fused in one job (train.group: scales)
         "upscale": S * R,
         "score": S * R,
         **AGGREGATES,
@@ -171,7 +171,7 @@ def test_a_new_variant_runs_only_its_jobs_and_the_aggregates(plan, config):
         "training_figure": S,
         **ABOUT,  # no videos: prelu is not under 'videos:'
     }
-    assert all(w["variant"] == "prelu" for rule in ("train", "upscale") for w in jobs[rule])
+    assert all(w["variant"] == "prelu" for rule in ("train_group", "upscale") for w in jobs[rule])
     assert {w["method"] for w in jobs["score"]} == {"prelu"}
 
 
@@ -205,7 +205,7 @@ def test_a_new_seed_trains_only_the_new_seed(plan, config):
     config["defaults"]["seeds"] = [123, 7]
     jobs = plan(config)
     assert counts(jobs) == {
-        "train": MODELS,
+        "train_group": V,  # one per variant: the new seed's scales
         "upscale": MODELS * R,
         "score": S * V * R,  # bicubic has no seed
         **AGGREGATES,
@@ -213,36 +213,46 @@ def test_a_new_seed_trains_only_the_new_seed(plan, config):
         "training_figure": S,
         **ABOUT,  # no videos: they show the first seed
     }
-    assert {w["seed"] for rule in ("train", "upscale") for w in jobs[rule]} == {"7"}
+    assert {w["seed"] for rule in ("train_group", "upscale") for w in jobs[rule]} == {"7"}
 
 
-def test_a_new_scale_runs_only_that_scale_and_the_aggregates(plan, config):
+def test_fusing_settings_rerun_nothing(plan, config):
+    """train.fuse and train.fuse_conv say how a group job trains its models, not what
+    they become (each reaches its own weights): execution settings, like train.step."""
+    config["train"] = {"fuse": False, "fuse_conv": "vmap"}
+    assert plan(config) == {}
+
+
+def test_a_new_scale_reruns_the_group_jobs_and_what_reads_their_models(plan, config):
+    """The trade-off of one job per variant and seed (train.group: scales, see
+    docs/fused-training.md): a new scale is a new member of every group, so each group
+    job reruns. Its finished members are restored from their saved progress, not
+    trained again (tests/test_fused_training.py), but written anew: their upscaling,
+    scores and figures rerun too. The new scale's data jobs are its own."""
     config["scales"] = [2, 3, 4]
     jobs = plan(config)
     frame_sets = 3 + (R - 1)  # train, eval, test, and each test video
     assert counts(jobs) == {
         "degrade": frame_sets,
         "pack_h5": 1,
-        "train": V,
-        "upscale": V * R,
-        "score": METHODS * R,
+        "train_group": V,
+        "upscale": V * 3 * R,
+        "score": V * 3 * R + R,  # every variant's, and bicubic at the new scale
         "run_summary": 1,
         "summary_tables": R,
-        "comparison_tables": 3 * R,  # every scale's table reads the new comparisons.csv
+        "comparison_tables": 3 * R,
         "psnr_vs_scale": R,
         "pareto_figure": R,
-        "crop_figure": 1,
-        "psnr_map_figure": 1,
-        "training_figure": 1,
+        "crop_figure": 3,
+        "psnr_map_figure": 3,
+        "training_figure": 3,
         "cost_table": 1,
-        "upscaled_video": 1,
-        "comparison_video": 1,
+        "upscaled_video": 3,
+        "comparison_video": 3,
         **ABOUT,
     }
-    per_scale = [
-        w for rule in ("degrade", "pack_h5", "train", "upscale", "score", "crop_figure", *VIDEOS) for w in jobs[rule]
-    ]
-    assert {w["scale"] for w in per_scale} == {"4"}
+    assert {w["scale"] for rule in ("degrade", "pack_h5") for w in jobs[rule]} == {"4"}
+    assert {w["method"] for w in jobs["score"] if w["scale"] != "4"} == set(config["variants"])
 
 
 def test_changed_eval_frames_retrain_every_model(plan, config):
@@ -252,7 +262,7 @@ def test_changed_eval_frames_retrain_every_model(plan, config):
         "extract_frames": 1,
         "degrade": S,
         "pack_h5": S,
-        "train": MODELS,
+        "train_group": V,  # every model, in its variant's group job
         "upscale": MODELS * R,
         "score": S * V * R,
         **AGGREGATES,
@@ -270,7 +280,7 @@ def test_one_changed_hyperparameter_reruns_only_that_variant(plan, config):
     config["variants"]["elu"]["lr"] = 5e-4
     jobs = plan(config)
     assert counts(jobs) == {
-        "train": S,
+        "train_group": 1,
         "upscale": S * R,
         "score": S * R,
         **AGGREGATES,
@@ -279,13 +289,14 @@ def test_one_changed_hyperparameter_reruns_only_that_variant(plan, config):
         "training_figure": S,
         **ABOUT,  # no videos: elu is not under 'videos:'
     }
-    assert {w.get("variant", w.get("method")) for rule in ("train", "upscale", "score") for w in jobs[rule]} == {"elu"}
+    changed = {w.get("variant", w.get("method")) for rule in ("train_group", "upscale", "score") for w in jobs[rule]}
+    assert changed == {"elu"}
 
 
 def test_precision_is_a_rerun_trigger(plan, config):
     config["precision"] = "bf16"
     jobs = plan(config)
-    assert counts(jobs)["train"] == MODELS and counts(jobs)["upscale"] == MODELS * R
+    assert counts(jobs)["train_group"] == V and counts(jobs)["upscale"] == MODELS * R
 
 
 @pytest.fixture
@@ -335,7 +346,7 @@ def test_changed_model_code_reruns_the_model_jobs(plan, config, edit_module):
     edit_module("nets/build.py", "def build_model(", "def build_model(  # edited by a test\n")
     jobs = plan(config)
     assert counts(jobs) == {
-        "train": MODELS,
+        "train_group": V,  # every model, in its variant's group job
         "upscale": MODELS * R,
         "score": S * V * R,
         **AGGREGATES,
@@ -381,7 +392,7 @@ def test_step_execution_settings_retrain_nothing_but_tf32_retrains_every_model(p
     config["train"] = {"step": "eager", "log_every_steps": 7}
     assert plan(config) == {}
     config["train"]["tf32"] = True
-    assert len(plan(config)["train"]) == MODELS
+    assert len(plan(config)["train_group"]) == V  # every model, in its variant's group job
 
 
 def test_thesis_code_output_reruns_upscale_and_score_not_training(plan, config):

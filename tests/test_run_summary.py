@@ -97,6 +97,9 @@ def test_e2e_run_summary(e2e):
         assert row.verdict == verdict_columns(log, config["report"]["convergence"])["verdict"]
     page = (workdir / "results/tables/run.md").read_text()
     assert f"{spec['epochs'] * spec['patches_per_epoch']:,}" in page and "torch" in page
+    # the CI config's SRCNN variants train in fused group jobs (train.group: scales)
+    assert models["fused"].all() and f"{len(models)} of {len(models)} models trained fused" in page
+    assert "Arithmetic: fp32." in page
     # the comparison tables carry the flags the summary computed
     unconverged = models[(models["scale"] == 2) & ~models["converged"]]
     table = (workdir / "results/tables/x2.md").read_text()

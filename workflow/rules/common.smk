@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # This workflow's own folder (the Snakefile's), from this file's place in it: as a module
 # (`module ...: snakefile:`) workflow.basedir is the importing workflow's folder.
@@ -177,6 +178,50 @@ def h5_sets(wildcards):
     }
 
 
+# --- group jobs (train.group, srstudy/dag.py): several models per train job, fused -------
+
+
+def group_outputs(pattern):
+    """A group job's output patterns: ``pattern`` (MODEL, TRAINING_LOG) for each member,
+    its group wildcards left as wildcards."""
+    placeholders = {"variant": "{variant}", "seed": "{seed}"}
+    if config["train"]["group"] == "variants":
+        placeholders.pop("variant")
+    return [pattern.format(**m) for m in dag.group_members(config, placeholders)]
+
+
+def group_log():
+    """A group job's own log: one per variant and seed, or per seed (as its benchmark)."""
+    benchmark = dag.GROUP_BENCHMARKS[config["train"]["group"]]
+    return benchmark.replace("results/benchmarks/", "results/logs/").replace(".tsv", ".log")
+
+
+def group_benchmark():
+    return dag.GROUP_BENCHMARKS[config["train"]["group"]]
+
+
+def group_members(wildcards):
+    """The models of a group job: scale, variant, seed and the settings each trains with."""
+    return [
+        {**member, "spec": train_spec(SimpleNamespace(**member))}
+        for member in dag.group_members(config, dict(wildcards))
+    ]
+
+
+def group_inputs(wildcards):
+    """Each member's train and eval sets (train_0, eval_0, ...) and search winner."""
+    inputs = {}
+    for index, member in enumerate(dag.group_members(config, dict(wildcards))):
+        sets = h5_sets(SimpleNamespace(**member))
+        inputs[f"train_{index}"], inputs[f"eval_{index}"] = sets["train"], sets["eval"]
+        inputs[f"search_{index}"] = search_winner_input(SimpleNamespace(**member))
+    return inputs
+
+
+def grouped_variants_pattern():
+    return "|".join(re.escape(v) for v in dag.grouped_variants(config)) or "(?!)"
+
+
 def study_models(wildcards=None):
     """Every trained model's checkpoint."""
     return [MODEL.format(**model) for model in dag.models(config)]
@@ -318,7 +363,7 @@ def training_logs(wildcards):
 
 def job_outputs(rule_name):
     """The target of every job of a rule in the study (dag.TARGETS, one output per job)."""
-    return [dag.job_target(rule_name, w) for w in STUDY_JOBS[rule_name]]
+    return [dag.job_target(rule_name, w, config) for w in STUDY_JOBS[rule_name]]
 
 
 def stage_outputs(stage):
@@ -334,7 +379,7 @@ def measured_jobs():
 
 def benchmark_files(wildcards):
     """The ``benchmark:`` file of every job of the study (the cost table's input)."""
-    return [dag.job_benchmark(r, w) for r, w in measured_jobs()]
+    return [dag.job_benchmark(r, w, config) for r, w in measured_jobs()]
 
 
 def check_declared_paths():
@@ -349,14 +394,23 @@ def check_declared_paths():
         for name in dag.JOB_RULES
         if STUDY_JOBS[name]
     }
-    problems = dag.declared_path_problems(paths)
+    problems = dag.declared_path_problems(paths, config)
     if problems:
         raise WorkflowError("the rules and srstudy/plan/dag.py disagree:\n" + "\n".join(problems))
 
 
 def benchmark_jobs():
-    """Rule, test set, scale, method, seed of each benchmark file, in input order."""
-    return [dag.job_labels(r, w) for r, w in measured_jobs()]
+    """Rule, test set, scale, method, seed of each benchmark file, in input order; a
+    group job's also its models' (the cost table gives each model its share)."""
+    return [
+        dag.job_labels(r, w)
+        | (
+            {"members": [dag.job_labels("train", m) for m in dag.group_members(config, w)]}
+            if r == "train_group"
+            else {}
+        )
+        for r, w in measured_jobs()
+    ]
 
 
 def missing_downloads():

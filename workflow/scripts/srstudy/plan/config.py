@@ -117,7 +117,7 @@ def validate_schema(config: dict, schema_path: str | Path) -> dict:
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        lines = [f"  - {_key(e.absolute_path)}: {_describe(e)}" for e in errors]
+        lines = [f"  - {_key(e.absolute_path)}: {describe_error(e)}" for e in errors]
         raise ConfigError(f"config is invalid ({schema_path}):\n" + "\n".join(lines))
     return config
 
@@ -130,7 +130,7 @@ PATTERNS = {
 }
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def describe_error(error: jsonschema.ValidationError) -> str:
     """One schema error as a sentence that also says what is allowed."""
     schema, value = error.schema, error.validator_value
     if error.validator == "additionalProperties" and "properties" in schema:

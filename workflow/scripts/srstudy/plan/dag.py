@@ -34,7 +34,8 @@ STAGES = {
     "datasets": ("degrade", "pack_h5", "pack_lr_h5", "cv_pack_h5", "cv_pack_lr_h5"),
     # hyperparameter searches (config 'search:'); each winner then trains as a variant
     "search": ("search_worker", "search_summary"),
-    "models": ("train", "cv_train"),
+    # train_group: one job per group of models (train.group), fused where it can be
+    "models": ("train", "train_group", "cv_train"),
     "upscaled": ("upscale", "cv_upscale"),
     "scores": ("score", "cv_score"),
     # config 'videos:': the study test set upscaled as videos, and comparison videos
@@ -122,35 +123,49 @@ BENCHMARKS = {
     "software_versions": "results/benchmarks/software_versions.tsv",
     "cv_tables": "results/benchmarks/cv/tables.tsv",
 }
+# A group job (train_group) stands for its models: its target is its first model's
+# checkpoint; its benchmark file is named by its group (train.group).
+GROUP_BENCHMARKS = {
+    "scales": "results/benchmarks/train_group/{variant}/seed{seed}.tsv",
+    "variants": "results/benchmarks/train_group/seed{seed}.tsv",
+}
 
 
 # Made only when needed (a configured video that is missing but has a url).
 ON_DEMAND_RULES = ("download_video",)
 
 
-def job_target(rule: str, wildcards: dict[str, str]) -> str:
+def job_target(rule: str, wildcards: dict[str, str], config: dict) -> str:
     """The output that stands for one job of ``rule`` (rule all and the stage targets)."""
+    if rule == "train_group":
+        return TARGETS["train"].format(**group_members(config, wildcards)[0])
     return TARGETS[rule].format(**wildcards)
 
 
-def job_benchmark(rule: str, wildcards: dict[str, str]) -> str:
+def job_benchmark(rule: str, wildcards: dict[str, str], config: dict) -> str:
     """The benchmark file of one job of ``rule`` (the cost table's input)."""
+    if rule == "train_group":
+        return GROUP_BENCHMARKS[config["train"]["group"]].format(**wildcards)
     return BENCHMARKS[rule].format(**wildcards)
 
 
-def declared_path_problems(rule_paths: dict[str, tuple[list[str], str]]) -> list[str]:
-    """Where the rules' paths (``{rule: (outputs, benchmark)}`` for the job rules this
-    config defines, as the workflow holds them: with a module prefix in front, if any)
-    disagree with :data:`TARGETS` and :data:`BENCHMARKS`."""
+def declared_path_problems(rule_paths: dict[str, tuple[list[str], str]], config: dict) -> list[str]:
+    """``{rule: (output patterns, benchmark pattern)}`` of the rules: where they
+    disagree with :data:`TARGETS` and :data:`BENCHMARKS` (:data:`GROUP_BENCHMARKS`)."""
     problems = []
     for rule, (outputs, benchmark) in rule_paths.items():
-        if rule not in TARGETS or rule not in BENCHMARKS:
+        if rule == "train_group":
+            group = {key: "{" + key + "}" for key in train_groups(config)[0]}
+            target, expected = job_target(rule, group, config), job_benchmark(rule, group, config)
+        elif rule not in TARGETS or rule not in BENCHMARKS:
             problems.append(f"rule {rule}: add its target output and benchmark to dag.TARGETS and dag.BENCHMARKS")
             continue
-        if not any(output.endswith(TARGETS[rule]) for output in outputs):
-            problems.append(f"rule {rule}: none of its outputs {outputs} is dag.TARGETS' {TARGETS[rule]!r}")
-        if not benchmark.endswith(BENCHMARKS[rule]):
-            problems.append(f"rule {rule}: its benchmark {benchmark!r} is not dag.BENCHMARKS' {BENCHMARKS[rule]!r}")
+        else:
+            target, expected = TARGETS[rule], BENCHMARKS[rule]
+        if not any(output.endswith(target) for output in outputs):
+            problems.append(f"rule {rule}: none of its outputs {outputs} is dag's target {target!r}")
+        if not benchmark.endswith(expected):
+            problems.append(f"rule {rule}: its benchmark {benchmark!r} is not dag's {expected!r}")
     return problems
 
 
@@ -194,6 +209,57 @@ def models(config: dict) -> list[dict[str, str]]:
         for scale in config["scales"]
         for variant in config["variants"]
         for seed in variant_spec(config, variant)["seeds"]
+    ]
+
+
+def grouped_variants(config: dict) -> list[str]:
+    """The variants whose models train in group jobs (``train.group`` other than model):
+    those on the HR grid, when a group would hold more than one model. A network on the
+    LR grid changes its layer shapes with the scale (FSRCNN's deconvolution, ESPCN's last
+    layer), so it keeps one model per job."""
+    if config["train"]["group"] == "model":
+        return []
+    variants = [v for v in config["variants"] if arch_of(variant_spec(config, v)).grid == "hr"]
+    per_job = len(config["scales"]) * (len(variants) if config["train"]["group"] == "variants" else 1)
+    return variants if per_job > 1 else []  # a group of one is a model job
+
+
+def train_groups(config: dict) -> list[dict[str, str]]:
+    """Wildcards of every group job: variant x seed (``train.group: scales``), or seed
+    (``variants``: every grouped variant trains with the same seeds)."""
+    variants = grouped_variants(config)
+    if not variants:
+        return []
+    if config["train"]["group"] == "scales":
+        return [{"variant": v, "seed": str(seed)} for v in variants for seed in variant_spec(config, v)["seeds"]]
+    return [{"seed": str(seed)} for seed in variant_spec(config, variants[0])["seeds"]]
+
+
+def group_members(config: dict, group: dict[str, str]) -> list[dict[str, str]]:
+    """The models (scale, variant, seed) of one group job, in output order; with
+    placeholder values ("{variant}") it gives the rule's output patterns."""
+    variants = [group["variant"]] if "variant" in group else grouped_variants(config)
+    return [
+        {"scale": str(scale), "variant": variant, "seed": group["seed"]}
+        for variant in variants
+        for scale in config["scales"]
+    ]
+
+
+def group_problems(config: dict) -> list[str]:
+    """``train.group: variants`` puts one seed's models in one job, so every grouped
+    variant must train with the same seeds."""
+    variants = grouped_variants(config)
+    if config["train"]["group"] != "variants" or not variants:
+        return []
+    seeds = {v: variant_spec(config, v)["seeds"] for v in variants}
+    first = seeds[variants[0]]
+    odd = [v for v in variants if seeds[v] != first]
+    if not odd:
+        return []
+    return [
+        f"train.group: variants trains one job per seed, but variants {', '.join(odd)} have other seeds than "
+        f"{variants[0]} ({first}); give them the same seeds, or set train.group: scales"
     ]
 
 
@@ -250,7 +316,8 @@ def study_jobs(config: dict) -> dict[str, list[dict[str, str]]]:
             for worker in range(config["search"][job["search"]]["workers"])
         ],
         "search_summary": search_jobs(config),
-        "train": models(config),
+        "train": [model for model in models(config) if model["variant"] not in grouped_variants(config)],
+        "train_group": train_groups(config),
         "upscale": [{"root": root, **model} for root in roots for model in models(config)],
         "score": [
             {"root": root, "scale": scale, "method": method}

@@ -3,6 +3,7 @@ usable videos, a report that fits the frames."""
 
 from srstudy.base.methods import BICUBIC
 from srstudy.nets import registry
+from srstudy.plan.dag import group_problems
 from srstudy.plan.errors import ConfigError
 from srstudy.plan.frames import FRAME_SETS, frame_ids, resolve_times
 from srstudy.plan.variants import search_problems, variant_spec
@@ -42,6 +43,7 @@ def check_semantics(config: dict) -> None:
         where = f"variants.{name}" if any(key in config["variants"][name] for key in own) else "defaults"
         problems += registry.spec_problems(spec, where)
     problems += search_problems(config)
+    problems += group_problems(config)
     problems += report_problems(config, sets["test"])
     problems += video_problems(config)
     if problems:

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from srstudy.nets import arch, registry
-from srstudy.plan.config import PATTERNS, _describe, load_schema
+from srstudy.plan.config import PATTERNS, describe_error, load_schema
 from srstudy.plan.errors import ConfigError
 
 
@@ -73,7 +73,7 @@ def expand_sweeps(config: dict, schema_path: str | Path) -> dict:
         for key, values in sweep["factors"].items():
             for label, value in _factor_values(values):
                 for error in validator.iter_errors({key: value}):
-                    problems.append(f"sweeps.{name}.factors.{key} (value '{label}'): {_describe(error)}")
+                    problems.append(f"sweeps.{name}.factors.{key} (value '{label}'): {describe_error(error)}")
         if problems:
             continue
         for variant, overrides in sweep_variants(name, sweep, config["defaults"]).items():

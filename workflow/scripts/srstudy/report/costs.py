@@ -27,7 +27,8 @@ def read_benchmark(path: str | os.PathLike) -> dict:
 
 def cost_table(paths: list[str | os.PathLike], jobs: list[dict]) -> pd.DataFrame:
     """One row per job: its labels (``jobs``, in the order of ``paths``: rule, test_set,
-    scale, method, seed, detail) and what its benchmark file measured."""
+    scale, method, seed, detail) and what its benchmark file measured; a group job's
+    (labels with ``members``) one row per model it trained."""
     if len(paths) != len(jobs):
         raise ValueError(f"{len(paths)} benchmark files but {len(jobs)} job descriptions")
     rows = []
@@ -35,7 +36,24 @@ def cost_table(paths: list[str | os.PathLike], jobs: list[dict]) -> pd.DataFrame
         missing = set(LABELS) - set(job)
         if missing:
             raise ValueError(f"job of {path} lacks {sorted(missing)}")
-        rows.append({key: job[key] for key in LABELS} | read_benchmark(path))
+        measured = read_benchmark(path)
+        members = job.get("members")
+        if not members:
+            rows.append({key: job[key] for key in LABELS} | measured)
+            continue
+        # A group job (several models fused in one): each model its equal share of the
+        # time (fused models do the same work each step), the job's peak memory.
+        share = 1 / len(members)
+        for member in members:
+            rows.append(
+                {key: member[key] for key in LABELS}
+                | {
+                    "detail": f"1/{len(members)} of a group job",
+                    "seconds": measured["seconds"] * share,
+                    "max_rss_mb": measured["max_rss_mb"],
+                    "cpu_seconds": measured["cpu_seconds"] * share,
+                }
+            )
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["scale"] = pd.array(table["scale"].tolist(), dtype="Int64")
     table["seed"] = pd.array(table["seed"].tolist(), dtype="Int64")

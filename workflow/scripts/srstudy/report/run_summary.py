@@ -107,6 +107,7 @@ def model_row(checkpoint: dict, log: pd.DataFrame, *, frame_shape: tuple | None,
         "train_frames": frame_shape[0] if frame_shape else math.nan,
         "precision": precision_text(checkpoint),
         "device": checkpoint.get("device", ""),
+        "fused": bool(checkpoint.get("fuse", False)),
         "torch": checkpoint.get("torch", ""),
         "best_eval_psnr_y": float(checkpoint["eval_psnr_y"]),
         "last_eval_psnr_y": float(log["eval_psnr_y"].iloc[-1]),
@@ -150,6 +151,9 @@ def summary_notes(config: dict, models: pd.DataFrame, settings: dict) -> list[st
         f"{', '.join(config['ood_tests']) or 'none'}.",
         f"Trained on: {devices}; torch {torches}; this summary made with Python {platform.python_version()}, "
         f"numpy {np.__version__}, pandas {pd.__version__}.",
+        f"Arithmetic: {', '.join(sorted(set(models['precision']))) or '–'}. "
+        f"{int(models['fused'].sum())} of {total} models trained fused with others of their job "
+        "(docs/fused-training.md: each to its own weights).",
         f"{total} models: {verdicts}; {below} with a best eval PSNR below bicubic's.",
         convergence.describe(settings),
     ]

@@ -30,10 +30,10 @@ from srstudy.train.resume import (
     STOP,
     Interrupted,
     SaveClock,
-    _load_state,
-    _same_run,
-    _stopping_on_signals,
+    load_state,
+    same_run,
     save_atomic,
+    stopping_on_signals,
 )
 from srstudy.train.steps import TrainSteps, grad_scaler, make_optimizer, resolve_step_mode
 
@@ -83,6 +83,24 @@ def write_log(rows: list[dict], path: str | Path) -> None:
         writer.writerows(rows)
 
 
+def check_patch(shape: tuple[int, ...], patch: int, factor: int, title: str, who: str) -> int:
+    """The input patch size for frames of ``shape`` (N x H x W): a network on the LR grid
+    trains on LR patches of patch_size // scale and their HR targets (patch_size rounded
+    down to a multiple of the scale). Too large or too small a patch is an error."""
+    if shape[1] < patch or shape[2] < patch:
+        raise ValueError(
+            f"{who}: frames of {shape[2]}x{shape[1]} are smaller than the patch size {patch}; "
+            "lower patch_size in the config"
+        )
+    in_patch = patch // factor
+    if in_patch < 3:
+        raise ValueError(
+            f"{who}: patch_size {patch} gives {title} LR patches of {in_patch} px at x{factor}; "
+            f"raise patch_size to at least {3 * factor} in the config"
+        )
+    return in_patch
+
+
 def execution_options(config: dict) -> dict:
     """How a job runs :func:`train`, from a validated config: the device, the step mode,
     the loss readback and the progress saving. None of them can change a model, so jobs
@@ -98,7 +116,7 @@ def execution_options(config: dict) -> dict:
     }
 
 
-@_stopping_on_signals
+@stopping_on_signals
 def train(
     train_h5: str | Path,
     eval_h5: str | Path,
@@ -152,19 +170,7 @@ def train(
                 f"reads the {arch.grid} grid; give it the h5 sets packed for that grid"
             )
     patch, batch = spec["patch_size"], spec["batch_size"]
-    if hr.shape[1] < patch or hr.shape[2] < patch:
-        raise ValueError(
-            f"{name} x{scale}: frames of {hr.shape[2]}x{hr.shape[1]} are smaller than the patch size {patch}; "
-            "lower patch_size in the config"
-        )
-    # A network on the LR grid trains on LR patches of patch_size // scale and their HR
-    # targets (patch_size rounded down to a multiple of the scale).
-    in_patch = patch // factor
-    if in_patch < 3:
-        raise ValueError(
-            f"{name} x{scale}: patch_size {patch} gives {arch.title} LR patches of {in_patch} px at x{scale}; "
-            f"raise patch_size to at least {3 * scale} in the config"
-        )
+    in_patch = check_patch(hr.shape, patch, factor, arch.title, f"{name} x{scale}")
     per_epoch = spec.get("patches_per_epoch") or grid_patch_count(hr.shape, patch, spec["patch_stride"])
     steps = max(1, per_epoch // batch)
     data = {"train": train_attrs, "eval": eval_attrs}
@@ -176,8 +182,8 @@ def train(
     # Where the first epoch run here starts: steps already done, their summed loss and time.
     first_step, epoch_loss, epoch_seconds = 0, 0.0, 0.0
     run = spec | {"seed": seed, "precision": precision, "tf32": tf32}  # what saved progress must match
-    state = _load_state(state_path)
-    if state is not None and not _same_run(state, run, scale, data):
+    state = load_state(state_path)
+    if state is not None and not same_run(state, run, scale, data):
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -302,6 +308,7 @@ def train(
                 "precision": precision,
                 "tf32": tf32,
                 "step": mode,
+                "fuse": False,  # trained alone (srstudy.train.fused trains models fused)
             }
         save_progress(epoch, 0, 0.0, 0.0)
         if STOP:

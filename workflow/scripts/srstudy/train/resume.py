@@ -93,14 +93,14 @@ def save_atomic(obj, path: str | Path) -> None:
         tmp.write_bytes(buffer.getbuffer())
 
 
-def _same_run(state: dict, spec: dict, scale: int, data: dict) -> bool:
+def same_run(state: dict, spec: dict, scale: int, data: dict) -> bool:
     def fixed(s):
         return {k: v for k, v in s.items() if k not in RESUMABLE_CHANGES}
 
     return fixed(state["spec"]) == fixed(spec) and state["scale"] == scale and state["data"] == data
 
 
-def _load_state(path: Path) -> dict | None:
+def load_state(path: Path) -> dict | None:
     """Saved progress, or None when there is none or it is unreadable (then training
     starts over instead of failing)."""
     if not path.exists():
@@ -112,7 +112,7 @@ def _load_state(path: Path) -> dict | None:
         return None
 
 
-def _stopping_on_signals(function):
+def stopping_on_signals(function):
     @wraps(function)
     def wrapper(*args, **kwargs):
         with stop_signals():
