@@ -34,5 +34,8 @@ def test_gpu_config_trains_the_thesis_variants_with_the_thesis_settings():
 def test_gpu_config_dry_run_plans_every_model(tmp_path):
     result = snakemake(tmp_path, "-n", "--cores", "16", "--resources", "gpu=4", configfile=GPU)
     assert result.returncode == 0, explain(result)
-    train_jobs = re.search(r"^train\s+(\d+)", result.stdout, re.M)
-    assert train_jobs and int(train_jobs.group(1)) == 9 * 3, result.stdout[-3000:]
+    # 9 variants x 3 scales: one fused job per variant trains its three scales' models
+    group_jobs = re.search(r"^train_group\s+(\d+)", result.stdout, re.M)
+    assert group_jobs and int(group_jobs.group(1)) == 9, result.stdout[-3000:]
+    assert not re.search(r"^train\s+\d+", result.stdout, re.M), result.stdout[-3000:]
+    assert len(set(re.findall(r"results/models/x\d/\w+/seed\d+/model\.pt", result.stdout))) == 9 * 3

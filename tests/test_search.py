@@ -262,7 +262,7 @@ def test_a_search_through_snakemake_trains_its_winner_as_a_variant(e2e, tmp_path
         files = [f.strip() for f in inputs.split(":", 1)[1].split(",")]
         data = {f for f in files if not (f.startswith("workflow/scripts/srstudy/") and f.endswith(".py"))}
         assert data == {"results/h5/x2/train.h5", "results/h5/x2/eval.h5"}
-    assert "rule train:" in plan.stdout and "variant=srch" in plan.stdout
+    assert "rule train_group:" in plan.stdout and "variant=srch" in plan.stdout  # its scales, in one job
     models = [f"results/models/x{scale}/srch/seed123/model.pt" for scale in (2, 3)]
     run = snakemake(work, "--cores", "2", "--resources", "gpu=2", configfile=path, targets=models, timeout=900)
     assert run.returncode == 0, explain(run)
