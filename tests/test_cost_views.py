@@ -53,7 +53,11 @@ def training_csv(root, scales=(2, 3)):
             "arch": ARCH[v],
             "parameters": 1000 + i,
             "gflops_4k": g,
+            # the run summary's verdict columns (srstudy.train.convergence)
+            "verdict": "still rising",
             "converged": False,
+            "drift_db": 0.2,
+            "remaining_drift_db": 0.2,
         }
         for scale in scales
         for i, (v, g) in enumerate(GFLOPS.items())
