@@ -173,13 +173,14 @@ def test_thesis_config_tables_show_thesis_code_and_published_numbers(standin):
     field = cells_of(x2, "**default** (reference)", 1)
     assert "thesis reported PSNR" not in field and "PSNR thesis code" not in field
     assert "Thesis reported: the thesis's published means" in x2 and "64.738" in x2
-    # three seeds on both sides: the seed is the unit, and a p-value can be printed
-    assert "seed sd" in default and "Welch" in x2
+    # three seeds on both sides: seeds and frame blocks are the units, and a p-value can be printed
+    compared_x2 = pd.read_csv(root / "tables/comparisons.csv").query("scale == 2 and variant == 'elu'")
+    assert "seed sd" in default and set(compared_x2["test"]) == {"t on seeds and frame blocks"}
     elu = cells_of(x2, "elu", 0)
     assert elu["p PSNR (Holm)"] not in ("n/a", "–")
     compared = pd.read_csv(root / "tables/comparisons.csv")
     assert set(compared[(compared["variant"] == "elu") & (compared["comparison"] == "all_variants")]["unit"]) == {
-        "seeds"
+        "seeds x blocks"
     }
 
 
