@@ -68,6 +68,20 @@ def stop_background() -> None:
         process.wait()
 
 
+def failure_summary(output: str, tail_chars: int = 6000) -> str:
+    """The script's and the fault scenarios' own lines (which step failed, on which check),
+    then the tail of the output (the logs it dumps on failure): CI shows only the message's end."""
+    steps = [line for line in output.splitlines() if line.startswith(("[slurm-test", "[faults]"))]
+    return "\n".join([*steps[-40:], "--- output tail", output[-tail_chars:]])
+
+
+def test_failure_summary_leads_with_the_failed_check():
+    output = "[slurm-test 1s] up\n" + "x" * 9000 + "\n[faults] FAIL: warned: None\n" + "log line\n" * 2000
+    summary = failure_summary(output)
+    assert summary.splitlines()[:2] == ["[slurm-test 1s] up", "[faults] FAIL: warned: None"]
+    assert summary.endswith("log line\n") and len(summary) < 6200
+
+
 def test_workflow_on_real_slurm():
     reason = skip_reason()
     if reason:
@@ -83,7 +97,7 @@ def test_workflow_on_real_slurm():
         pytest.fail(f"SLURM test still running after {LIMIT_S}s; stopped it:\n{log.read_text()[-6000:]}")
     output = log.read_text()
     print(output)
-    assert process.returncode == 0, f"SLURM test failed (exit {process.returncode}):\n{output[-8000:]}"
+    assert process.returncode == 0, f"SLURM test failed (exit {process.returncode}):\n{failure_summary(output)}"
     assert "PASS:" in output
 
 
