@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 from srstudy.base.files import write_csv, write_text
 from srstudy.report import statistics
+from srstudy.report.layout import to_markdown
 from srstudy.report.run_summary import models_table
-from srstudy.report.tables import to_markdown
 from srstudy.train import convergence
 
 BLOCKS = re.compile(r"With (\d+) frames in (\d+) blocks of (\d+)")
@@ -44,17 +44,7 @@ def rejudge(training: pd.DataFrame, settings: dict | None = None) -> pd.DataFram
             drift_db=float(drift),
             settings=settings,
         )
-        rows.append(
-            row
-            | {
-                "verdict": result.verdict,
-                "converged": result.converged,
-                "drift_db": result.drift_db,
-                "fall_db": result.fall_db,
-                "remaining_drift_db": result.remaining_drift_db,
-                "verdict_reason": result.reason,
-            }
-        )
+        rows.append(row | result.columns())
     return pd.DataFrame(rows)
 
 
@@ -108,7 +98,9 @@ def rewrite_scale(path: Path, models: pd.DataFrame, settings: dict | None) -> No
         elif header and line.startswith("| ") and not line.startswith("|---"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             name = re.sub(r"\*\*(.+?)\*\*.*", r"\1", cells[0])
-            flags = [f for f in cells[1].split(", ") if f and not f.startswith("not converged")]
+            # The verdicts replace the old flag and any earlier rewrite's (rerunnable).
+            old = ("not converged", *convergence.VERDICTS)
+            flags = [f for f in cells[1].split(", ") if f and not f.startswith(old)]
             seeds = verdicts.get(name, [])
             flags += [v for v in convergence.VERDICTS[1:] if v in seeds]
             cells[1] = ", ".join(flags)
@@ -116,6 +108,7 @@ def rewrite_scale(path: Path, models: pd.DataFrame, settings: dict | None) -> No
                 if title.startswith(("ΔPSNR vs", "ΔSSIM vs")) and "bicubic" not in title and no_interval:
                     cells[i] = cells[i].split(" [")[0]
             psnr = header.index(f"ΔPSNR vs {reference} [95% CI]")
+            cells[psnr] = cells[psnr].replace(" unresolved", "")
             if name not in (reference, "bicubic"):
                 delta = float(cells[psnr].split(" ")[0])
                 pair = [drifts.get(name, math.inf), drifts.get(reference, math.inf)]
@@ -126,7 +119,7 @@ def rewrite_scale(path: Path, models: pd.DataFrame, settings: dict | None) -> No
             header = None if line.strip() else header
         out.append(line)
     text = "\n".join(out) + "\n"
-    if no_interval:
+    if no_interval and "No interval where" not in text:
         n, blocks, length = found.groups()
         text = text.replace(
             "p (Holm):",

@@ -2,6 +2,8 @@
 the benchmark's own table, not to tests)."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -121,3 +123,22 @@ def test_the_gpu_profile_rehearses_on_the_cpu(tmp_path):
     assert step["eager_ms_per_step"] > 0 and step["kernels"] and infer["kernels"]
     assert any("conv" in k["kernel"] for k in step["kernels"])
     assert 0 < sum(k["share"] for k in step["kernels"]) <= 1.0001
+
+
+def test_reverdict_leaves_tables_it_wrote_unchanged(tmp_path):
+    """benchmarks/reverdict.py rewrote the committed H200 tables; run again on them it
+    must change nothing (no second banner, flag or 'unresolved' mark)."""
+    committed = BENCHMARKS / "results/NVIDIA-H200_2026-11-26_gpu-yaml"
+    copy = tmp_path / "run"
+    shutil.copytree(committed, copy)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "reverdict.py"), str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO / "workflow/scripts")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "0 of 27 converged (27 still rising)"
+    changed = [p.name for p in sorted(committed.iterdir()) if p.read_bytes() != (copy / p.name).read_bytes()]
+    assert changed == []

@@ -376,14 +376,13 @@ def test_a_changed_config_message_reruns_nothing(plan, config, edit_module):
 
 
 def test_a_changed_table_footnote_retrains_nothing(plan, config, edit_module):
-    """The tables and the run summary (which lays out its tables with the same code) are
-    rewritten; the Pareto figure and the cost table read what they write."""
+    """Only the tables are rewritten, and what reads them (the cost table, the front
+    page); the run summary shares their page layout (report/layout.py), not their wording,
+    so it stays, and so does the Pareto figure, which reads its training table."""
     edit_module("report/tables.py", "Flags: below bicubic =", "Flags: below bicubic means")
     assert counts(plan(config)) == {
         "summary_tables": R,
         "comparison_tables": S * R,
-        "run_summary": 1,
-        "pareto_figure": R,
         "cost_table": 1,
         "front_page": 1,
     }

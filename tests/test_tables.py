@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from srstudy.report import compare, statistics, tables
+from srstudy.report import compare, layout, statistics, tables
 from srstudy.report import scores as score_tables
 from srstudy.stages.metrics import metric_names, score_columns, write_scores
 
@@ -305,10 +305,10 @@ def test_markdown_and_html_tables(written, tmp_path):
 
 
 def test_format_helpers():
-    assert tables.fmt(1.23456) == "1.235"
-    assert tables.fmt(0.5, signed=True) == "+0.500"
-    assert tables.fmt(-0.0001, signed=True) == tables.fmt(-0.0001) == "0.000"
-    assert tables.fmt(float("nan")) == "–"
+    assert layout.fmt(1.23456) == "1.235"
+    assert layout.fmt(0.5, signed=True) == "+0.500"
+    assert layout.fmt(-0.0001, signed=True) == layout.fmt(-0.0001) == "0.000"
+    assert layout.fmt(float("nan")) == "–"
     assert tables.fmt_p(0.0004) == "<0.001"
     assert tables.fmt_p(0.0123) == "0.012"
 

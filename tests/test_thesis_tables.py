@@ -17,7 +17,7 @@ from srstudy.nets.build import build_model
 from srstudy.plan.config import validate_schema
 from srstudy.plan.frames import frame_ids
 from srstudy.plan.variants import variant_spec
-from srstudy.report import published, tables
+from srstudy.report import layout, published, tables
 from srstudy.stages.degrade import degrade
 from srstudy.stages.inference import thesis_code_frame, upscale_frame, upscale_test_sets
 from srstudy.stages.metrics import score_folder, thesis_code_names
@@ -164,7 +164,7 @@ def test_thesis_config_tables_show_thesis_code_and_published_numbers(standin):
     # table 0: all variants vs Default, thesis convention; table 1: the same, field convention
     default = cells_of(x2, "**default** (reference)", 0)
     assert (default["thesis reported PSNR"], default["thesis reported SSIM"]) == ("42.910", "0.985")
-    assert default["PSNR thesis code"] == tables.fmt(methods.loc[(2, "default"), "psnr_rgb_thesis_code"])
+    assert default["PSNR thesis code"] == layout.fmt(methods.loc[(2, "default"), "psnr_rgb_thesis_code"])
     extra = cells_of(x8, "additional_layer", 0)
     assert (extra["thesis reported PSNR"], extra["thesis reported SSIM"]) == ("35.124", "0.898")
     full = cells_of(x8, "additional_layer_full", 0)

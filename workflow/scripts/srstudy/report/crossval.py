@@ -11,7 +11,7 @@ from scipy import stats
 
 from srstudy.base.files import write_csv, write_text  # atomic writers
 from srstudy.plan.folds import MIN_FOLDS
-from srstudy.report import tables
+from srstudy.report import layout
 from srstudy.report.scores import method_order
 from srstudy.stages.metrics import CONVENTIONS, metric_names, metrics_in, score_rows, write_scores
 
@@ -126,10 +126,10 @@ def across_folds(folds_table: pd.DataFrame, reference: str, ratio: float, order:
 
 def _interval(mean, low, high, digits=3, signed=False) -> str:
     """``mean [low, high]``; the mean alone where there is no interval (too few folds)."""
-    text = tables.fmt(mean, signed, digits)
+    text = layout.fmt(mean, signed, digits)
     if math.isnan(low):
         return text
-    return f"{text} [{tables.fmt(low, signed, digits)}, {tables.fmt(high, signed, digits)}]"
+    return f"{text} [{layout.fmt(low, signed, digits)}, {layout.fmt(high, signed, digits)}]"
 
 
 def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, reference: str) -> list[dict]:
@@ -160,7 +160,7 @@ def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, r
                 [
                     name,
                     _interval(r[p], r[f"{p}_low"], r[f"{p}_high"]),
-                    tables.fmt(r[f"{p}_fold_sd"]),
+                    layout.fmt(r[f"{p}_fold_sd"]),
                     *(_interval(r[m.name], r[f"{m.name}_low"], r[f"{m.name}_high"], m.delta_digits) for m in others),
                     *(
                         "–"
@@ -174,7 +174,7 @@ def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, r
                         )
                         for m in (primary, *others)
                     ),
-                    *(tables.fmt(own.loc[f, p]) for f in fold_ids),
+                    *(layout.fmt(own.loc[f, p]) for f in fold_ids),
                 ]
             )
         subtitle = convention.title
@@ -253,6 +253,6 @@ def write_cv_tables(
     page = [t for scale in scales for t in scale_tables(summary, folds_table, scale, baseline)]
     heading = f"Cross-validation: {len(folds)} folds"
     notes = describe(folds, settings, ratio)
-    write_text(out_dir / "cv.md", tables.to_markdown(page, heading, notes))
-    write_text(out_dir / "cv.html", tables.to_html(page, heading, notes))
+    write_text(out_dir / "cv.md", layout.to_markdown(page, heading, notes))
+    write_text(out_dir / "cv.html", layout.to_html(page, heading, notes))
     return {"folds": folds_table, "summary": summary}

@@ -18,7 +18,7 @@ from PIL import Image
 
 from srstudy.base.files import write_text
 from srstudy.report import verdict
-from srstudy.report.tables import to_html
+from srstudy.report.layout import to_html
 from srstudy.train import convergence
 
 

@@ -23,7 +23,7 @@ import torch
 from srstudy.base.files import write_csv, write_text
 from srstudy.nets.registry import arch_of, gflops_per_frame
 from srstudy.plan.frames import frame_ids
-from srstudy.report.tables import to_html, to_markdown
+from srstudy.report.layout import to_html, to_markdown
 from srstudy.stages.dataset import bicubic_eval_psnr
 from srstudy.train import convergence
 from srstudy.train.patches import grid_patch_count
@@ -39,15 +39,7 @@ def precision_text(checkpoint: dict) -> str:
 def verdict_columns(log: pd.DataFrame, settings: dict | None = None) -> dict:
     """The model's convergence verdict and the numbers it rests on, as table columns."""
     result = convergence.judge(log["eval_psnr_y"].to_numpy(np.float64), settings)
-    return {
-        "best_epoch": result.best_epoch,
-        "verdict": result.verdict,
-        "converged": result.converged,
-        "drift_db": result.drift_db,
-        "fall_db": result.fall_db,
-        "remaining_drift_db": result.remaining_drift_db,
-        "verdict_reason": result.reason,
-    }
+    return {"best_epoch": result.best_epoch} | result.columns()
 
 
 def model_rows(
@@ -125,7 +117,7 @@ def _frames_text(frames: dict) -> str:
 
 
 def sections(config: dict, models: pd.DataFrame, settings: dict) -> tuple[list[str], list[dict]]:
-    """Notes and tables (the layout of :func:`srstudy.report.tables.to_html`) of the summary."""
+    """Notes and tables (the layout of :func:`srstudy.report.layout.to_html`) of the summary."""
     return summary_notes(config, models, settings), [variants_table(models), models_table(models)]
 
 

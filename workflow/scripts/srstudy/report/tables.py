@@ -24,10 +24,8 @@ From the per-frame score files ``{root}scores/x{scale}/{method}.csv`` (a variant
   :mod:`srstudy.nets.registry`) and the measured milliseconds per test frame of its upscale jobs.
 """
 
-import html
 import math
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +34,7 @@ from srstudy.base.files import write_csv, write_text
 from srstudy.base.methods import BICUBIC
 from srstudy.report import statistics
 from srstudy.report.compare import ALPHA, STATISTICS, compare, resolve_comparisons
+from srstudy.report.layout import fmt, to_html, to_markdown
 from srstudy.report.published import reported
 from srstudy.report.scores import load_scores, load_timings, method_order, summarize_methods, summarize_runs
 from srstudy.report.verdict import mark, resolve
@@ -124,17 +123,6 @@ def cost_note(timings: pd.DataFrame | None, scale: int) -> str:
         f"conversion included, tiled as configured) in this run's upscale jobs on {devices}, mean over seeds "
         "(wall-clock, on a machine that may have run other jobs at the same time)."
     )
-
-
-def fmt(value, signed: bool = False, digits: int = 3) -> str:
-    """3 decimals (or ``digits``); '–' for a missing value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    zero = f"{0:.{digits}f}"
-    return zero if text in (f"+{zero}", f"-{zero}") else text
 
 
 def fmt_p(value) -> str:
@@ -385,54 +373,6 @@ def _thesis_notes(at: pd.DataFrame, scale: int, thesis: dict | None) -> list[str
             )
         notes += [f"Thesis numbers not shown: {reason}." for reason in thesis.get("excluded", [])]
     return notes
-
-
-def to_markdown(tables: list[dict], heading: str, notes: list[str]) -> str:
-    lines = [f"# {heading}", ""]
-    for note in notes:
-        lines += [note, ""]
-    current = None
-    for table in tables:
-        if table["group"] != current:
-            lines += [f"## {table['title']}", ""]
-            current = table["group"]
-        lines += [f"### {table['subtitle']}", ""]
-        lines.append("| " + " | ".join(table["header"]) + " |")
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(table["header"]) - 1)) + "|")
-        lines += ["| " + " | ".join(row) + " |" for row in table["rows"]]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def to_html(tables: list[dict], heading: str, notes: list[str]) -> str:
-    """A self-contained HTML page of the same tables (for the Snakemake report)."""
-
-    def cell(text: str, tag: str = "td") -> str:
-        text = html.escape(text)
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-        text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-        return f"<{tag}>{text}</{tag}>"
-
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(heading)}</title><style>",
-        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}",
-        "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}td:first-child{text-align:left}",
-        "th{background:#eee}</style></head><body>",
-        f"<h1>{html.escape(heading)}</h1>",
-        *(cell(note, "p") for note in notes),
-    ]
-    current = None
-    for table in tables:
-        if table["group"] != current:
-            parts.append(f"<h2>{html.escape(table['title'])}</h2>")
-            current = table["group"]
-        parts.append(cell(table["subtitle"], "h3"))
-        parts.append("<table><tr>" + "".join(cell(h, "th") for h in table["header"]) + "</tr>")
-        parts += ["<tr>" + "".join(cell(c) for c in row) + "</tr>" for row in table["rows"]]
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def write_summaries(

@@ -25,7 +25,7 @@ changing the rule rewrites tables and reports but never retrains a model.
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 CONVERGED = "converged"
 RISING = "still rising"
@@ -59,8 +59,16 @@ class Convergence:
         """How far the model could still move: ``|drift|``; infinite when unknown."""
         return abs(self.drift_db) if math.isfinite(self.drift_db) else math.inf
 
-    def as_dict(self) -> dict:
-        return asdict(self) | {"converged": self.converged, "remaining_drift_db": self.remaining_drift_db}
+    def columns(self) -> dict:
+        """The verdict as the run summary's table columns (training.csv)."""
+        return {
+            "verdict": self.verdict,
+            "converged": self.converged,
+            "drift_db": self.drift_db,
+            "fall_db": self.fall_db,
+            "remaining_drift_db": self.remaining_drift_db,
+            "verdict_reason": self.reason,
+        }
 
 
 def settings_of(settings: dict | None) -> dict:
