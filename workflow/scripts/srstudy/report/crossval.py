@@ -124,14 +124,6 @@ def across_folds(folds_table: pd.DataFrame, reference: str, ratio: float, order:
     return table.sort_values(["scale", "_rank"], kind="stable").drop(columns="_rank").reset_index(drop=True)
 
 
-def _interval(mean, low, high, digits=3, signed=False) -> str:
-    """``mean [low, high]``; the mean alone where there is no interval (too few folds)."""
-    text = layout.fmt(mean, signed, digits)
-    if math.isnan(low):
-        return text
-    return f"{text} [{layout.fmt(low, signed, digits)}, {layout.fmt(high, signed, digits)}]"
-
-
 def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, reference: str) -> list[dict]:
     """Per convention, the table of one scale: every method's across-fold mean [95% CI],
     fold sd, SSIM, differences to the reference and each fold's PSNR."""
@@ -159,13 +151,16 @@ def scale_tables(summary: pd.DataFrame, folds_table: pd.DataFrame, scale: int, r
             rows.append(
                 [
                     name,
-                    _interval(r[p], r[f"{p}_low"], r[f"{p}_high"]),
+                    layout.fmt_interval(r[p], r[f"{p}_low"], r[f"{p}_high"]),
                     layout.fmt(r[f"{p}_fold_sd"]),
-                    *(_interval(r[m.name], r[f"{m.name}_low"], r[f"{m.name}_high"], m.delta_digits) for m in others),
+                    *(
+                        layout.fmt_interval(r[m.name], r[f"{m.name}_low"], r[f"{m.name}_high"], m.delta_digits)
+                        for m in others
+                    ),
                     *(
                         "–"
                         if r["variant"] == reference
-                        else _interval(
+                        else layout.fmt_interval(
                             r[f"{m.name}_delta"],
                             r[f"{m.name}_delta_low"],
                             r[f"{m.name}_delta_high"],

@@ -24,6 +24,15 @@ def fmt(value, signed: bool = False, digits: int = 3) -> str:
     return zero if text in (f"+{zero}", f"-{zero}") else text
 
 
+def fmt_interval(value, low, high, digits: int = 3, signed: bool = False) -> str:
+    """``0.123 [-0.050, 0.300]``: a value with its interval; the value alone where there
+    is none (a missing or NaN bound)."""
+    text = fmt(value, signed, digits)
+    if low is None or math.isnan(low):
+        return text
+    return f"{text} [{fmt(low, signed, digits)}, {fmt(high, signed, digits)}]"
+
+
 def to_markdown(tables: list[dict], heading: str, notes: list[str]) -> str:
     lines = [f"# {heading}", ""]
     for note in notes:

@@ -34,7 +34,7 @@ from srstudy.base.files import write_csv, write_text
 from srstudy.base.methods import BICUBIC
 from srstudy.report import statistics
 from srstudy.report.compare import ALPHA, STATISTICS, compare, resolve_comparisons
-from srstudy.report.layout import fmt, to_html, to_markdown
+from srstudy.report.layout import fmt, fmt_interval, to_html, to_markdown
 from srstudy.report.published import reported
 from srstudy.report.scores import load_scores, load_timings, method_order, summarize_methods, summarize_runs
 from srstudy.report.verdict import mark, resolve
@@ -132,11 +132,8 @@ def fmt_p(value) -> str:
 
 
 def fmt_delta(delta, low, high, digits: int = 3) -> str:
-    """``+0.123 [-0.050, +0.300]``: a difference with its 95% interval."""
-    text = fmt(delta, True, digits)
-    if low is None or math.isnan(low):
-        return text
-    return f"{text} [{fmt(low, True, digits)}, {fmt(high, True, digits)}]"
+    """``+0.123 [-0.050, +0.300]``: a difference (signed) with its 95% interval."""
+    return fmt_interval(delta, low, high, digits, signed=True)
 
 
 def p_cell(row) -> str:
