@@ -29,6 +29,8 @@ from srstudy.report.run_summary import models_table
 from srstudy.train import convergence
 
 BLOCKS = re.compile(r"With (\d+) frames in (\d+) blocks of (\d+)")
+# Flags the verdicts replace: the old rule's, and an earlier rewrite's (so it can rerun).
+REPLACED_FLAGS = ("not converged", *convergence.VERDICTS)
 
 
 def rejudge(training: pd.DataFrame, settings: dict | None = None) -> pd.DataFrame:
@@ -98,9 +100,7 @@ def rewrite_scale(path: Path, models: pd.DataFrame, settings: dict | None) -> No
         elif header and line.startswith("| ") and not line.startswith("|---"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             name = re.sub(r"\*\*(.+?)\*\*.*", r"\1", cells[0])
-            # The verdicts replace the old flag and any earlier rewrite's (rerunnable).
-            old = ("not converged", *convergence.VERDICTS)
-            flags = [f for f in cells[1].split(", ") if f and not f.startswith(old)]
+            flags = [f for f in cells[1].split(", ") if f and not f.startswith(REPLACED_FLAGS)]
             seeds = verdicts.get(name, [])
             flags += [v for v in convergence.VERDICTS[1:] if v in seeds]
             cells[1] = ", ".join(flags)
