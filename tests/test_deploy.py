@@ -257,9 +257,12 @@ def test_the_snakefile_names_the_image_of_this_version():
 def test_the_dockerfile_holds_the_envs_snakemake_containerize_would(tmp_path):
     """`snakemake --containerize` labels the image with a hash of the env files and names a
     folder per env; it needs conda for the rest (this project's machines have none), after
-    it has printed the label. With conda, every env folder is compared too."""
+    it has printed the label. With conda, every env folder is compared too. It runs in an
+    empty folder: in a checkout whose study is finished there would be no job, and so no env."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    command += ["--configfile", str(REPO / "config/config.yaml"), "--directory", str(tmp_path)]
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--sdm", "conda", "--containerize"],
+        [*command, "--sdm", "conda", "--containerize"],
         cwd=REPO,
         capture_output=True,
         text=True,
